@@ -1,0 +1,110 @@
+// Package dbtest gives tests a real database: one embedded FerretDB per test
+// binary, and a fresh database per test, dropped when the test ends.
+//
+// With MONGODB_URI set, tests run against that server instead, so the same
+// suite proves gatehouse on real MongoDB.
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/embedded"
+	"gatehouse/storage"
+)
+
+var (
+	once    sync.Once
+	server  *embedded.Server
+	uri     string
+	initErr error
+)
+
+// Main runs a package's tests with the shared database server and stops it
+// afterwards. Call it from TestMain: os.Exit(dbtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if server != nil {
+		server.Close()
+	}
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
+	return code
+}
+
+var dir string
+
+// URI returns the address of the shared server, starting it on first use,
+// and the embedded server (nil when MONGODB_URI is used).
+func URI(t testing.TB) (string, *embedded.Server) {
+	t.Helper()
+	once.Do(func() {
+		if uri = os.Getenv("MONGODB_URI"); uri != "" {
+			return
+		}
+		dir, initErr = os.MkdirTemp("", "gatehouse-test-")
+		if initErr != nil {
+			return
+		}
+		server, initErr = embedded.Start(dir, nil)
+		if initErr == nil {
+			uri = server.URI()
+		}
+	})
+	if initErr != nil {
+		t.Fatalf("dbtest: start database: %v", initErr)
+	}
+	return uri, server
+}
+
+var unsafe = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+
+// Name returns a database name unique to the test.
+func Name(t testing.TB) string {
+	n := unsafe.ReplaceAllString(t.Name(), "_")
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("t%d_%s", time.Now().UnixNano()%1e9, n)
+}
+
+// Open returns a store on a fresh database, prepared the way the server
+// prepares it (with the embedded engine's _id indexes), and dropped with its
+// connections closed when the test ends.
+func Open(t testing.TB) *storage.Store {
+	t.Helper()
+	return OpenNamed(t, Name(t))
+}
+
+// OpenNamed is Open with the database name chosen by the caller; it does
+// not drop the database first.
+func OpenNamed(t testing.TB, name string) *storage.Store {
+	t.Helper()
+	uri, srv := URI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := storage.Open(ctx, uri, name, storage.Options{})
+	if err != nil {
+		t.Fatalf("dbtest: open %s: %v", name, err)
+	}
+	if srv != nil {
+		if err := srv.IndexIDs(ctx, name); err != nil {
+			t.Fatalf("dbtest: index %s: %v", name, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := st.Drop(ctx); err != nil {
+			t.Errorf("dbtest: drop %s: %v", name, err)
+		}
+		_ = st.Close(ctx)
+	})
+	return st
+}

@@ -1,0 +1,205 @@
+// Package embedded runs FerretDB, a MongoDB wire-protocol server backed by
+// SQLite, inside the gatehouse process. It is the zero-configuration database
+// for development and small deployments; production points MONGODB_URI at
+// MongoDB instead.
+//
+// The package also repairs one performance trap of FerretDB v1 on SQLite: its
+// own _id index is built on an expression (_ferretdb_sjson->"_id") that differs
+// from the one its queries use (_ferretdb_sjson->'$._id'), so every
+// {_id: x} look-up scans the whole table. [Server.IndexIDs] adds an index on
+// the expression the queries use.
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
+)
+
+// idExpr is the SQL expression FerretDB's SQLite backend filters on when a
+// query is exactly {_id: <string or ObjectID>}.
+const idExpr = `_ferretdb_sjson->'$._id'`
+
+// Server is a running embedded FerretDB.
+type Server struct {
+	dir    string
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start starts FerretDB with its SQLite files in dir, listening on a random
+// loopback port. Logs at error level and above go to logger (nil discards).
+// Close must be called to stop it.
+func Start(dir string, logger *slog.Logger) (*Server, error) {
+	return StartOn(dir, "127.0.0.1:0", logger)
+}
+
+// StartOn is Start with the listen address chosen by the caller.
+func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded: data dir: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// FerretDB logs every non-ok reply (a duplicate key, a missing index) at
+	// lower levels; only its own failures interest us.
+	logger = slog.New(levelFilter{logger.Handler(), slog.LevelError})
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Handler:   "sqlite",
+		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/"}).String(),
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: start ferretdb: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{dir: dir, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		_ = f.Run(ctx) // always nil; returns once ctx is cancelled
+	}()
+	// MongoDBURI blocks until the listener is bound.
+	s.uri = f.MongoDBURI()
+	return s, nil
+}
+
+// URI returns the mongodb:// URI clients use to reach the server.
+func (s *Server) URI() string { return s.uri }
+
+// Close stops the server, closes its connections and its SQLite files.
+func (s *Server) Close() {
+	s.cancel()
+	<-s.done
+}
+
+// IndexIDs makes {_id: x} look-ups on every collection of database db use an
+// index. It is idempotent; call it after the collections exist (FerretDB
+// creates a collection's table lazily, and dropping a collection drops the
+// index with it).
+func (s *Server) IndexIDs(ctx context.Context, db string) error {
+	sqlDB, err := s.open(db)
+	if err != nil {
+		return err
+	}
+	defer sqlDB.Close()
+
+	tables, err := collectionTables(ctx, sqlDB)
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, IDIndexName(t), t, idExpr)
+		if _, err := sqlDB.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("embedded: index %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// IDIndexName is the name of the SQLite index IndexIDs creates on table.
+func IDIndexName(table string) string { return table + "_gatehouse_id" }
+
+// QueryPlan returns SQLite's plan for the statement FerretDB runs to find
+// one document by _id in collection coll of database db. Tests use it to
+// prove the index is used, so a FerretDB upgrade that changes the storage
+// layout fails loudly instead of turning look-ups into scans.
+func (s *Server) QueryPlan(ctx context.Context, db, coll string) (string, error) {
+	sqlDB, err := s.open(db)
+	if err != nil {
+		return "", err
+	}
+	defer sqlDB.Close()
+
+	var table string
+	err = sqlDB.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, coll).Scan(&table)
+	if err != nil {
+		return "", fmt.Errorf("embedded: table of %s: %w", coll, err)
+	}
+	rows, err := sqlDB.QueryContext(ctx,
+		fmt.Sprintf(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM %q WHERE %s = ?`, table, idExpr), `"x"`)
+	if err != nil {
+		return "", fmt.Errorf("embedded: explain: %w", err)
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, notUsed int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notUsed, &detail); err != nil {
+			return "", fmt.Errorf("embedded: explain: %w", err)
+		}
+		plan += detail + "\n"
+	}
+	return plan, rows.Err()
+}
+
+func (s *Server) open(db string) (*sql.DB, error) {
+	file := filepath.Join(s.dir, db+".sqlite")
+	if _, err := os.Stat(file); err != nil {
+		return nil, fmt.Errorf("embedded: database %s: %w", db, err)
+	}
+	u := url.URL{Scheme: "file", Opaque: file, RawQuery: "_pragma=busy_timeout(10000)"}
+	sqlDB, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", db, err)
+	}
+	return sqlDB, nil
+}
+
+func collectionTables(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: list collections: %w", err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("embedded: list collections: %w", err)
+		}
+		tables = append(tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("embedded: list collections: %w", err)
+	}
+	if len(tables) == 0 {
+		return nil, errors.New("embedded: no collections yet")
+	}
+	return tables, nil
+}
+
+// levelFilter passes records at or above min to the wrapped handler.
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{h.Handler.WithGroup(name), h.min}
+}

@@ -1,0 +1,163 @@
+// Package storage keeps gatehouse's users and sessions in MongoDB (or a
+// server that speaks its wire protocol, such as the embedded FerretDB).
+//
+// It is the only package that imports the MongoDB driver: driver errors are
+// translated here into ErrNotFound and ErrDuplicate, and bson types never
+// leave the package. It knows nothing of passwords, tokens or GraphQL.
+//
+// Hot paths are primary-key look-ups: users are keyed by their normalised
+// name and sessions by their random public id, the only filters the embedded
+// engine answers from an index.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+)
+
+var (
+	// ErrNotFound means no document matched.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrDuplicate means a unique key (a username) is already taken.
+	ErrDuplicate = errors.New("storage: duplicate key")
+)
+
+// Collection names.
+const (
+	usersCollection    = "users"
+	sessionsCollection = "sessions"
+)
+
+// codeNotImplemented is what FerretDB answers for TTL and partial indexes.
+const codeNotImplemented = 238
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds every operation (the driver's client-side operation
+	// timeout); 0 means 5 seconds.
+	Timeout time.Duration
+	// MaxPoolSize caps the connections to the server; 0 means the driver's
+	// default (100).
+	MaxPoolSize uint64
+}
+
+// Store is a handle on gatehouse's database. It is safe for concurrent use.
+type Store struct {
+	client   *mongo.Client
+	db       *mongo.Database
+	users    *mongo.Collection
+	sessions *mongo.Collection
+}
+
+// Open connects to the MongoDB server at uri, checks that it answers and
+// makes sure the indexes gatehouse relies on exist in database dbName.
+func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	co := options.Client().ApplyURI(uri).
+		SetTimeout(opts.Timeout).
+		SetServerSelectionTimeout(opts.Timeout).
+		SetConnectTimeout(opts.Timeout).
+		// A revoked session must never be read back from a lagging secondary,
+		// and a login must survive a primary failover once it has answered.
+		SetReadPreference(readpref.Primary()).
+		SetWriteConcern(writeconcern.Majority()).
+		SetAppName("gatehouse")
+	if opts.MaxPoolSize > 0 {
+		co.SetMaxPoolSize(opts.MaxPoolSize)
+	}
+	client, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("storage: connect: %w", err)
+	}
+	s := &Store{client: client, db: client.Database(dbName)}
+	s.users = s.db.Collection(usersCollection)
+	s.sessions = s.db.Collection(sessionsCollection)
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureIndexes creates the secondary indexes. Usernames need none: they
+// are the users' _id, unique by construction.
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	// Creating the users collection explicitly makes both collections exist
+	// from the start (the embedded engine indexes _id per existing table).
+	if err := s.db.CreateCollection(ctx, usersCollection); err != nil && !isNamespaceExists(err) {
+		return fmt.Errorf("storage: create users: %w", err)
+	}
+	_, err := s.sessions.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}},
+		Options: options.Index().SetName("userId_createdAt"),
+	})
+	if err != nil {
+		return fmt.Errorf("storage: index sessions.userId: %w", err)
+	}
+	// On MongoDB a TTL index is a second net behind the sweeper; FerretDB
+	// has none and says so with NotImplemented.
+	_, err = s.sessions.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "expiresAt", Value: 1}},
+		Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0),
+	})
+	if err != nil && !hasCode(err, codeNotImplemented) {
+		return fmt.Errorf("storage: index sessions.expiresAt: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the primary answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects, waiting for in-flight operations up to ctx's deadline.
+func (s *Store) Close(ctx context.Context) error {
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// Drop deletes the whole database. Tests use it to clean up.
+func (s *Store) Drop(ctx context.Context) error {
+	if err := s.db.Drop(ctx); err != nil {
+		return fmt.Errorf("storage: drop: %w", err)
+	}
+	return nil
+}
+
+// DatabaseName returns the name of the database the store uses.
+func (s *Store) DatabaseName() string { return s.db.Name() }
+
+func hasCode(err error, code int) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(code)
+}
+
+func isNamespaceExists(err error) bool { return hasCode(err, 48) }
+
+// notFound translates the driver's ErrNoDocuments.
+func notFound(err error) error {
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return ErrNotFound
+	}
+	return err
+}

@@ -1,0 +1,69 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// User is an account.
+type User struct {
+	// Key is the normalised username; unique, and the document's _id.
+	Key string
+	// ID is the public, random, never-changing identifier.
+	ID string
+	// Name is the username as the user chose it (trimmed and normalised,
+	// case kept).
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+type userDoc struct {
+	Key          string    `bson:"_id"`
+	ID           string    `bson:"uid"`
+	Name         string    `bson:"name"`
+	PasswordHash string    `bson:"passwordHash"`
+	CreatedAt    time.Time `bson:"createdAt"`
+}
+
+// CreateUser inserts u. It returns ErrDuplicate when u.Key is taken; the
+// database decides, so two concurrent registrations of one name cannot both
+// succeed.
+func (s *Store) CreateUser(ctx context.Context, u *User) error {
+	_, err := s.users.InsertOne(ctx, userDoc(*u))
+	if mongo.IsDuplicateKeyError(err) {
+		return ErrDuplicate
+	} else if err != nil {
+		return fmt.Errorf("storage: create user: %w", err)
+	}
+	return nil
+}
+
+// UserByKey returns the user with normalised name key, or ErrNotFound.
+func (s *Store) UserByKey(ctx context.Context, key string) (*User, error) {
+	var d userDoc
+	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+	if err != nil {
+		return nil, fmt.Errorf("storage: user by key: %w", notFound(err))
+	}
+	u := User(d)
+	return &u, nil
+}
+
+// SetPasswordHash replaces the password hash of the user with key, or
+// returns ErrNotFound.
+func (s *Store) SetPasswordHash(ctx context.Context, key, hash string) error {
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: hash}}}})
+	if err != nil {
+		return fmt.Errorf("storage: set password: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("storage: set password: %w", ErrNotFound)
+	}
+	return nil
+}
