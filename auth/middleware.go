@@ -1,0 +1,219 @@
+package auth
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/storage"
+)
+
+// DefaultCookieName is the session cookie's name.
+const DefaultCookieName = "gatehouse_session"
+
+// maxUserAgent bounds what a client can make us store.
+const maxUserAgent = 512
+
+// HTTPConfig says how tokens travel over HTTP.
+type HTTPConfig struct {
+	// CookieName defaults to DefaultCookieName.
+	CookieName string
+	// CookieSecure marks the cookie Secure (HTTPS only).
+	CookieSecure bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+}
+
+type ctxKey struct{}
+
+// request is the per-request authentication state the middleware puts in
+// the context. The caller's session is looked up lazily, at most once:
+// requests that never ask (login, introspection) cost no database call.
+type request struct {
+	svc    *Service
+	cfg    *HTTPConfig
+	w      http.ResponseWriter
+	token  string
+	cookie bool // the token came from the cookie
+	client Client
+
+	once sync.Once
+	mu   sync.Mutex
+	sess *storage.Session
+	err  error
+}
+
+// Middleware resolves the caller of every request behind it: it reads the
+// token from "Authorization: Bearer" or the session cookie, and the
+// client's user agent and address, for SessionFrom and friends.
+func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
+	if cfg.CookieName == "" {
+		cfg.CookieName = DefaultCookieName
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &request{svc: s, cfg: &cfg, w: w, client: clientOf(r, cfg.TrustedProxies)}
+		if tok, ok := bearer(r); ok {
+			req.token = tok
+		} else if c, err := r.Cookie(cfg.CookieName); err == nil {
+			req.token, req.cookie = c.Value, true
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, req)))
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:]), true
+	}
+	return "", false
+}
+
+func from(ctx context.Context) *request {
+	req, _ := ctx.Value(ctxKey{}).(*request)
+	return req
+}
+
+// SessionFrom returns the live session of the request in ctx, or nil if it
+// has none. The error reports a database failure, not a bad token.
+func SessionFrom(ctx context.Context) (*storage.Session, error) {
+	req := from(ctx)
+	if req == nil {
+		return nil, nil
+	}
+	req.once.Do(func() {
+		if req.token == "" {
+			return
+		}
+		sess, err := req.svc.Authenticate(ctx, req.token)
+		req.mu.Lock()
+		req.sess, req.err = sess, err
+		req.mu.Unlock()
+		if sess == nil && err == nil && req.cookie {
+			req.clearCookie() // a dead cookie is dropped, not resent forever
+		}
+	})
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	return req.sess, req.err
+}
+
+// RequireSession is SessionFrom for operations that need a session: no
+// session is ErrUnauthenticated.
+func RequireSession(ctx context.Context) (*storage.Session, error) {
+	sess, err := SessionFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil {
+		return nil, ErrUnauthenticated
+	}
+	return sess, nil
+}
+
+// ClientFrom returns the client of the request in ctx.
+func ClientFrom(ctx context.Context) Client {
+	if req := from(ctx); req != nil {
+		return req.client
+	}
+	return Client{}
+}
+
+// SignedIn records that the request now acts as sess, whose credential is
+// tok, and sets the session cookie. Login, register and a password change
+// call it.
+func SignedIn(ctx context.Context, sess *storage.Session, tok Token) {
+	req := from(ctx)
+	if req == nil {
+		return
+	}
+	req.once.Do(func() {}) // the new session wins over the old token
+	req.mu.Lock()
+	req.sess, req.err = sess, nil
+	req.mu.Unlock()
+	maxAge := int(sess.CreatedAt.Add(req.svc.cfg.MaxAge).Sub(req.svc.cfg.Now()).Round(time.Second).Seconds())
+	http.SetCookie(req.w, req.newCookie(tok.String(), max(maxAge, 1)))
+}
+
+// SignedOut records that the request's session is gone and expires the
+// session cookie.
+func SignedOut(ctx context.Context) {
+	req := from(ctx)
+	if req == nil {
+		return
+	}
+	req.once.Do(func() {})
+	req.mu.Lock()
+	req.sess = nil
+	req.mu.Unlock()
+	req.clearCookie()
+}
+
+func (req *request) clearCookie() {
+	http.SetCookie(req.w, req.newCookie("", -1))
+}
+
+func (req *request) newCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     req.cfg.CookieName,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   req.cfg.CookieSecure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// clientOf returns the user agent and the client address; X-Forwarded-For
+// is believed only as far as the hops through trusted proxies go.
+func clientOf(r *http.Request, trusted []netip.Prefix) Client {
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	ua = strings.ToValidUTF8(ua, "")
+	return Client{UserAgent: ua, IP: clientIP(r, trusted)}
+}
+
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	peer = peer.Unmap()
+	if !isTrusted(peer, trusted) {
+		return peer.String()
+	}
+	// Walk the chain from the nearest hop; the first address not ours is
+	// the client. Anything a client wrote further left is not believed.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		peer = a.Unmap()
+		if !isTrusted(peer, trusted) {
+			break
+		}
+	}
+	return peer.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,95 @@
+package auth
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits on credentials.
+const (
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72 // bcrypt ignores everything after byte 72
+	MinUsernameRunes = 3
+	MaxUsernameRunes = 64
+)
+
+// HashPassword returns the bcrypt hash of password at cost.
+func HashPassword(password string, cost int) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("auth: hash password: %w", err)
+	}
+	return string(h), nil
+}
+
+// passwordMatches reports whether password is the one hash was made from.
+func passwordMatches(hash, password string) bool {
+	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+}
+
+// ValidatePassword returns an *InputError unless password is 8 to 72 bytes
+// of valid UTF-8. Longer passwords are refused, never silently truncated.
+func ValidatePassword(field, password string) error {
+	switch {
+	case len(password) < MinPasswordBytes:
+		return &InputError{Field: field, Reason: fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)}
+	case len(password) > MaxPasswordBytes:
+		return &InputError{Field: field, Reason: fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)}
+	case !utf8.ValidString(password) || strings.ContainsRune(password, 0):
+		return &InputError{Field: field, Reason: "must be valid UTF-8 without NUL"}
+	}
+	return nil
+}
+
+var fold = cases.Fold()
+
+// NormalizeUsername returns the display form of a username (trimmed, NFKC)
+// and its key (the display form case-folded), which is what uniqueness and
+// look-ups use. It returns an *InputError for names that are too short, too
+// long, or contain control or invisible format characters.
+func NormalizeUsername(raw string) (name, key string, err error) {
+	if len(raw) > 4*MaxUsernameRunes+64 { // before any work on hostile input
+		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
+	}
+	if !utf8.ValidString(raw) {
+		return "", "", usernameErr("must be valid UTF-8")
+	}
+	name = strings.TrimSpace(norm.NFKC.String(raw))
+	if n := utf8.RuneCountInString(name); n < MinUsernameRunes {
+		return "", "", usernameErr("must be at least %d characters", MinUsernameRunes)
+	} else if n > MaxUsernameRunes {
+		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return "", "", usernameErr("must not contain control or invisible characters")
+		}
+	}
+	return name, norm.NFKC.String(fold.String(name)), nil
+}
+
+func usernameErr(format string, args ...any) error {
+	return &InputError{Field: "username", Reason: fmt.Sprintf(format, args...)}
+}
+
+// ValidateCost checks a bcrypt cost from configuration.
+func ValidateCost(cost int) error {
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("bcrypt cost must be %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	return nil
+}
+
+func hashCost(hash string) int {
+	c, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		return -1
+	}
+	return c
+}

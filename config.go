@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/auth"
+)
+
+// config is everything that can be set from the environment or flags.
+type config struct {
+	host, port     string
+	mongoURI       string
+	mongoDB        string
+	dataDir        string
+	sessionTTL     time.Duration
+	sessionMaxAge  time.Duration
+	bcryptCost     int
+	allowSignup    bool
+	cookieSecure   bool
+	trustedProxies prefixList
+	logLevel       slog.Level
+	logFormat      string
+	dbTimeout      time.Duration
+	sweepInterval  time.Duration
+	shutdown       time.Duration
+}
+
+// parseConfig reads the environment, then the flags (which win). An invalid
+// value is an error that names the variable or flag.
+func parseConfig(name string, args []string, getenv func(string) string, usage io.Writer) (*config, []string, error) {
+	c := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(usage)
+	vars := []struct {
+		env, flag, def, help string
+		value                flag.Value
+	}{
+		{"HOST", "host", "localhost", "address to listen on", (*stringValue)(&c.host)},
+		{"PORT", "port", "8080", "port to listen on (0 picks a free one)", (*stringValue)(&c.port)},
+		{"MONGODB_URI", "mongodb-uri", "", "MongoDB connection string; empty runs the embedded FerretDB", (*stringValue)(&c.mongoURI)},
+		{"MONGODB_DATABASE", "mongodb-database", "gatehouse", "database name", (*stringValue)(&c.mongoDB)},
+		{"DATA_DIR", "data-dir", "./data", "directory of the embedded database's files", (*stringValue)(&c.dataDir)},
+		{"SESSION_TTL", "session-ttl", "1h", "idle timeout: a session unused this long expires", (*durationValue)(&c.sessionTTL)},
+		{"SESSION_MAX_AGE", "session-max-age", "24h", "a session's longest life, however much it is used", (*durationValue)(&c.sessionMaxAge)},
+		{"BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost of password hashes (4 to 31)", (*intValue)(&c.bcryptCost)},
+		{"ALLOW_SIGNUP", "allow-signup", "true", "whether register is open to anyone", (*boolValue)(&c.allowSignup)},
+		{"COOKIE_SECURE", "cookie-secure", "true", "mark the session cookie Secure (false for plain-http deployments other than localhost)", (*boolValue)(&c.cookieSecure)},
+		{"TRUSTED_PROXIES", "trusted-proxies", "", "comma list of proxy addresses or CIDRs whose X-Forwarded-For is believed", &c.trustedProxies},
+		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", (*levelValue)(&c.logLevel)},
+		{"LOG_FORMAT", "log-format", "text", "text or json", (*formatValue)(&c.logFormat)},
+		{"DB_TIMEOUT", "db-timeout", "5s", "deadline of every database operation", (*durationValue)(&c.dbTimeout)},
+		{"SWEEP_INTERVAL", "sweep-interval", "1m", "how often expired sessions are deleted", (*durationValue)(&c.sweepInterval)},
+		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "how long in-flight requests may take to finish on shutdown", (*durationValue)(&c.shutdown)},
+	}
+	for _, v := range vars {
+		if err := v.value.Set(v.def); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", v.env, err)) // a bug, not input
+		}
+		if s := getenv(v.env); s != "" {
+			if err := v.value.Set(s); err != nil {
+				return nil, nil, fmt.Errorf("%s=%q: %w", v.env, s, err)
+			}
+		}
+		fs.Var(v.value, v.flag, fmt.Sprintf("%s (env %s, default %q)", v.help, v.env, v.def))
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if c.sessionMaxAge < c.sessionTTL {
+		return nil, nil, errors.New("SESSION_MAX_AGE must not be shorter than SESSION_TTL")
+	}
+	if err := auth.ValidateCost(c.bcryptCost); err != nil {
+		return nil, nil, fmt.Errorf("BCRYPT_COST: %w", err)
+	}
+	return c, fs.Args(), nil
+}
+
+type stringValue string
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+
+type durationValue time.Duration
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration (like 30m or 1h)")
+	}
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	*v = durationValue(d)
+	return nil
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+
+type intValue int
+
+func (v *intValue) Set(s string) error {
+	i, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	*v = intValue(i)
+	return nil
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+type boolValue bool
+
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("not true or false")
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type levelValue slog.Level
+
+func (v *levelValue) Set(s string) error { return (*slog.Level)(v).UnmarshalText([]byte(s)) }
+func (v *levelValue) String() string     { return slog.Level(*v).String() }
+
+type formatValue string
+
+func (v *formatValue) Set(s string) error {
+	if s != "text" && s != "json" {
+		return errors.New("must be text or json")
+	}
+	*v = formatValue(s)
+	return nil
+}
+func (v *formatValue) String() string { return string(*v) }
+
+// prefixList is a comma list of addresses or CIDR prefixes.
+type prefixList []netip.Prefix
+
+func (p *prefixList) Set(s string) error {
+	*p = nil
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if pre, err := netip.ParsePrefix(f); err == nil {
+			*p = append(*p, pre.Masked())
+		} else if a, err := netip.ParseAddr(f); err == nil {
+			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return fmt.Errorf("%q is not an address or CIDR prefix", f)
+		}
+	}
+	return nil
+}
+
+func (p *prefixList) String() string {
+	s := make([]string, len(*p))
+	for i, x := range *p {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}

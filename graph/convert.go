@@ -1,0 +1,44 @@
+package graph
+
+import (
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/graph/model"
+	"gatehouse/storage"
+)
+
+// The conversions below are the only place storage types become GraphQL
+// types, so hashes and internal keys cannot reach a response by accident.
+
+func userOf(s *storage.Session) *model.User {
+	return &model.User{ID: s.UserID, Username: s.UserName, CreatedAt: utc(s.UserCreatedAt)}
+}
+
+// sessionOf converts s; callerID marks the session that made the request.
+func (r *Resolver) sessionOf(s *storage.Session, callerID string) *model.Session {
+	return &model.Session{
+		ID:         s.ID,
+		User:       userOf(s),
+		Data:       model.JSONObject(s.Data),
+		CreatedAt:  utc(s.CreatedAt),
+		LastSeenAt: utc(s.LastSeenAt),
+		ExpiresAt:  utc(r.auth.ExpiresAt(s)),
+		Current:    s.ID == callerID,
+		UserAgent:  optional(s.UserAgent),
+		IPAddress:  optional(s.IP),
+	}
+}
+
+func (r *Resolver) payloadOf(s *storage.Session, tok auth.Token) *model.AuthPayload {
+	return &model.AuthPayload{Token: tok.String(), Session: r.sessionOf(s, s.ID)}
+}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

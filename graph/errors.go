@@ -1,0 +1,86 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/auth"
+)
+
+// Error codes, as Apollo clients expect them in extensions.code.
+const (
+	codeUnauthenticated = "UNAUTHENTICATED"
+	codeBadUserInput    = "BAD_USER_INPUT"
+	codeForbidden       = "FORBIDDEN"
+	codeInternal        = "INTERNAL_SERVER_ERROR"
+)
+
+// codeOf maps the errors resolvers may show to a client; "" means the
+// error is unexpected and must be hidden.
+func codeOf(err error) string {
+	var input *auth.InputError
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrUnauthenticated):
+		return codeUnauthenticated
+	case errors.Is(err, auth.ErrSignupDisabled):
+		return codeForbidden
+	case errors.Is(err, auth.ErrWrongPassword), errors.As(err, &input):
+		return codeBadUserInput
+	}
+	return ""
+}
+
+// presentError gives every error an extensions.code. Errors about the
+// request that gqlgen raised itself (parse, validation, argument coercion)
+// already carry one; resolver errors are mapped by codeOf; anything else is
+// logged with its detail and shown as a bare INTERNAL_SERVER_ERROR.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		if code := codeOf(err); code != "" {
+			gerr.Message = publicMessage(err)
+			gerr.Extensions = map[string]any{"code": code}
+			return gerr
+		}
+		if _, ok := gerr.Extensions["code"]; ok {
+			return gerr // gqlgen's parse and validation errors, bad scalars
+		}
+		log.ErrorContext(ctx, "request failed", "path", gerr.Path.String(), "err", err)
+		return &gqlerror.Error{
+			Message:    "internal server error",
+			Path:       gerr.Path,
+			Extensions: map[string]any{"code": codeInternal},
+		}
+	}
+}
+
+// publicMessage is the innermost message of a known error, without the
+// wrapping context of the layers it passed.
+func publicMessage(err error) string {
+	var input *auth.InputError
+	if errors.As(err, &input) {
+		return input.Error()
+	}
+	for _, known := range []error{auth.ErrInvalidCredentials, auth.ErrUnauthenticated, auth.ErrSignupDisabled, auth.ErrWrongPassword} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return err.Error()
+}
+
+// recoverPanic turns a resolver panic into an internal error for that
+// request, logging the value and stack; the server keeps serving.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, v any) error {
+		log.ErrorContext(ctx, "resolver panic", "panic", v, "stack", string(stack()))
+		return errors.New("internal: panic in resolver")
+	}
+}
+
+func stack() []byte { return debug.Stack() }

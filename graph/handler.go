@@ -1,0 +1,89 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"gatehouse/auth"
+)
+
+// Options is what NewHandler needs.
+type Options struct {
+	Auth *auth.Service
+	HTTP auth.HTTPConfig
+	// Ready reports whether the database answers, for /readyz.
+	Ready func(context.Context) error
+	// Logger receives internal errors and panics; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Request limits.
+const (
+	maxBodyBytes = 64 << 10
+	queryCache   = 1000
+)
+
+// NewHandler returns gatehouse's whole HTTP API:
+//
+//	/         the GraphQL playground
+//	/query    the GraphQL endpoint (POST, and GET for queries)
+//	/healthz  liveness: the process serves HTTP
+//	/readyz   readiness: the database answers
+//
+// The server and the tests mount this same handler.
+func NewHandler(cfg Options) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{auth: cfg.Auth}}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCache))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](queryCache)})
+	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
+
+	mux := http.NewServeMux()
+	mux.Handle("/query", noStore(limitBody(cfg.Auth.Middleware(cfg.HTTP, srv))))
+	mux.Handle("GET /{$}", playground.Handler("gatehouse", "/query"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := cfg.Ready(ctx); err != nil {
+			cfg.Logger.WarnContext(ctx, "not ready", "err", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// noStore keeps API answers (tokens, session data) out of every cache.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,165 @@
+// Command gatehouse is a GraphQL login and session server.
+//
+//	go run .                    serve (embedded database in ./data)
+//	go run . user add NAME      create a user, password from stdin
+//	go run . user passwd NAME   set a user's password, ending its sessions
+//	go run . -h                 list settings (environment variables and flags)
+package main
+
+//go:generate go tool gqlgen generate
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/graph"
+	"gatehouse/internal/embedded"
+	"gatehouse/storage"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; the end-to-end tests call it too.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	cfg, rest, err := parseConfig(args[0], args[1:], getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	db, err := openDatabase(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+
+	svc, err := auth.NewService(db.store, auth.Config{
+		TTL:         cfg.sessionTTL,
+		MaxAge:      cfg.sessionMaxAge,
+		BcryptCost:  cfg.bcryptCost,
+		AllowSignup: cfg.allowSignup,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return runCommand(ctx, svc, rest, stdin, stdout)
+	}
+	return serve(ctx, cfg, log, svc, db.store)
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// database is the store and, in embedded mode, the engine under it.
+type database struct {
+	store  *storage.Store
+	engine *embedded.Server
+}
+
+func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database, error) {
+	db := &database{}
+	uri := cfg.mongoURI
+	if uri == "" {
+		e, err := embedded.Start(cfg.dataDir, log)
+		if err != nil {
+			return nil, err
+		}
+		db.engine, uri = e, e.URI()
+		log.Info("database: embedded FerretDB (SQLite)", "dir", cfg.dataDir, "database", cfg.mongoDB)
+	} else {
+		log.Info("database: MongoDB from MONGODB_URI", "database", cfg.mongoDB)
+	}
+	store, err := storage.Open(ctx, uri, cfg.mongoDB, storage.Options{Timeout: cfg.dbTimeout})
+	if err == nil && db.engine != nil {
+		err = db.engine.IndexIDs(ctx, cfg.mongoDB)
+	}
+	if err != nil {
+		if store != nil {
+			_ = store.Close(context.Background())
+		}
+		if db.engine != nil {
+			db.engine.Close()
+		}
+		return nil, err
+	}
+	db.store = store
+	return db, nil
+}
+
+func (db *database) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = db.store.Close(ctx)
+	if db.engine != nil {
+		db.engine.Close()
+	}
+}
+
+func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, store *storage.Store) error {
+	h := graph.NewHandler(graph.Options{
+		Auth:   svc,
+		HTTP:   auth.HTTPConfig{CookieSecure: cfg.cookieSecure, TrustedProxies: cfg.trustedProxies},
+		Ready:  store.Ping,
+		Logger: log,
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.port))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go svc.RunSweeper(ctx, cfg.sweepInterval)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	log.Info("gatehouse listening", "addr", url, "playground", url+"/", "api", url+"/query")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
