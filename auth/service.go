@@ -74,7 +74,7 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
 
 // Register creates a user and opens its first session.
-func (s *Service) Register(ctx context.Context, username, password string, data map[string]any, c Client) (*storage.Session, Token, error) {
+func (s *Service) Register(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
 	if !s.cfg.AllowSignup {
 		return nil, Token{}, ErrSignupDisabled
 	}
@@ -88,7 +88,7 @@ func (s *Service) Register(ctx context.Context, username, password string, data 
 // Login checks a username and password and opens a new session. Unknown
 // users and wrong passwords both give ErrInvalidCredentials, after the same
 // bcrypt work.
-func (s *Service) Login(ctx context.Context, username, password string, data map[string]any, c Client) (*storage.Session, Token, error) {
+func (s *Service) Login(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
 	_, key, err := NormalizeUsername(username)
 	if err != nil {
 		return nil, Token{}, err
@@ -124,10 +124,7 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 	}
 }
 
-func (s *Service) openSession(ctx context.Context, u *storage.User, data map[string]any, c Client) (*storage.Session, Token, error) {
-	if data == nil {
-		data = map[string]any{}
-	}
+func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client) (*storage.Session, Token, error) {
 	now := s.now()
 	tok := NewToken()
 	sess := &storage.Session{
@@ -304,7 +301,7 @@ func (s *Service) DeleteOtherSessions(ctx context.Context, caller *storage.Sessi
 }
 
 // SetData replaces the data of the caller's session.
-func (s *Service) SetData(ctx context.Context, caller *storage.Session, data map[string]any) (*storage.Session, error) {
+func (s *Service) SetData(ctx context.Context, caller *storage.Session, data string) (*storage.Session, error) {
 	sess, err := s.store.SetSessionData(ctx, caller.ID, data)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrUnauthenticated // deleted under us

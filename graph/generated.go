@@ -46,8 +46,8 @@ type ComplexityRoot struct {
 		ChangePassword      func(childComplexity int, currentPassword string, newPassword string) int
 		DeleteOtherSessions func(childComplexity int) int
 		DeleteSession       func(childComplexity int, id *string) int
-		Login               func(childComplexity int, username string, password string, data model.JSONObject) int
-		Register            func(childComplexity int, username string, password string, data model.JSONObject) int
+		Login               func(childComplexity int, username string, password string, data *model.JSONObject) int
+		Register            func(childComplexity int, username string, password string, data *model.JSONObject) int
 		UpdateSessionData   func(childComplexity int, data model.JSONObject) int
 	}
 
@@ -81,8 +81,8 @@ type ComplexityRoot struct {
 // region    ************************** generated!.gotpl **************************
 
 type MutationResolver interface {
-	Register(ctx context.Context, username string, password string, data model.JSONObject) (*model.AuthPayload, error)
-	Login(ctx context.Context, username string, password string, data model.JSONObject) (*model.AuthPayload, error)
+	Register(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error)
+	Login(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error)
 	DeleteSession(ctx context.Context, id *string) (bool, error)
 	DeleteOtherSessions(ctx context.Context) (int, error)
 	UpdateSessionData(ctx context.Context, data model.JSONObject) (*model.Session, error)
@@ -163,7 +163,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Login(childComplexity, args["username"].(string), args["password"].(string), args["data"].(model.JSONObject)), true
+		return e.ComplexityRoot.Mutation.Login(childComplexity, args["username"].(string), args["password"].(string), args["data"].(*model.JSONObject)), true
 	case "Mutation.register":
 		if e.ComplexityRoot.Mutation.Register == nil {
 			break
@@ -174,7 +174,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.Register(childComplexity, args["username"].(string), args["password"].(string), args["data"].(model.JSONObject)), true
+		return e.ComplexityRoot.Mutation.Register(childComplexity, args["username"].(string), args["password"].(string), args["data"].(*model.JSONObject)), true
 	case "Mutation.updateSessionData":
 		if e.ComplexityRoot.Mutation.UpdateSessionData == nil {
 			break
@@ -702,8 +702,8 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	}
 	args["password"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "data",
-		func(ctx context.Context, v any) (model.JSONObject, error) {
-			return ec.unmarshalOJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx, v)
+		func(ctx context.Context, v any) (*model.JSONObject, error) {
+			return ec.unmarshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐJSONObject(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -732,8 +732,8 @@ func (ec *executionContext) field_Mutation_register_args(ctx context.Context, ra
 	}
 	args["password"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "data",
-		func(ctx context.Context, v any) (model.JSONObject, error) {
-			return ec.unmarshalOJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx, v)
+		func(ctx context.Context, v any) (*model.JSONObject, error) {
+			return ec.unmarshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐJSONObject(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -937,7 +937,7 @@ func (ec *executionContext) _Mutation_register(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Register(ctx, fc.Args["username"].(string), fc.Args["password"].(string), fc.Args["data"].(model.JSONObject))
+			return ec.Resolvers.Mutation().Register(ctx, fc.Args["username"].(string), fc.Args["password"].(string), fc.Args["data"].(*model.JSONObject))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
@@ -981,7 +981,7 @@ func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().Login(ctx, fc.Args["username"].(string), fc.Args["password"].(string), fc.Args["data"].(model.JSONObject))
+			return ec.Resolvers.Mutation().Login(ctx, fc.Args["username"].(string), fc.Args["password"].(string), fc.Args["data"].(*model.JSONObject))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
@@ -3451,10 +3451,6 @@ func (ec *executionContext) unmarshalNJSONObject2gatehouseᚋgraphᚋmodelᚐJSO
 }
 
 func (ec *executionContext) marshalNJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, sel ast.SelectionSet, v model.JSONObject) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "JSONObject!")
-		return graphql.Null
-	}
 	return v
 }
 
@@ -3726,16 +3722,16 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
-func (ec *executionContext) unmarshalOJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, v any) (model.JSONObject, error) {
+func (ec *executionContext) unmarshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, v any) (*model.JSONObject, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res model.JSONObject
+	var res = new(model.JSONObject)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, sel ast.SelectionSet, v model.JSONObject) graphql.Marshaler {
+func (ec *executionContext) marshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, sel ast.SelectionSet, v *model.JSONObject) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

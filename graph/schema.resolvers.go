@@ -12,8 +12,8 @@ import (
 )
 
 // Register is the resolver for the register field.
-func (r *mutationResolver) Register(ctx context.Context, username string, password string, data model.JSONObject) (*model.AuthPayload, error) {
-	sess, tok, err := r.auth.Register(ctx, username, password, data, auth.ClientFrom(ctx))
+func (r *mutationResolver) Register(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error) {
+	sess, tok, err := r.auth.Register(ctx, username, password, data.String(), auth.ClientFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -22,8 +22,8 @@ func (r *mutationResolver) Register(ctx context.Context, username string, passwo
 }
 
 // Login is the resolver for the login field.
-func (r *mutationResolver) Login(ctx context.Context, username string, password string, data model.JSONObject) (*model.AuthPayload, error) {
-	sess, tok, err := r.auth.Login(ctx, username, password, data, auth.ClientFrom(ctx))
+func (r *mutationResolver) Login(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error) {
+	sess, tok, err := r.auth.Login(ctx, username, password, data.String(), auth.ClientFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (r *mutationResolver) UpdateSessionData(ctx context.Context, data model.JSO
 	if err != nil {
 		return nil, err
 	}
-	sess, err := r.auth.SetData(ctx, caller, data)
+	sess, err := r.auth.SetData(ctx, caller, string(data))
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,9 +25,10 @@ type Session struct {
 	UserName      string
 	UserCreatedAt time.Time
 
-	// Data is the client's free-form JSON object. Values are nil, bool,
-	// string, int64, float64, []any or map[string]any.
-	Data map[string]any
+	// Data is the client's free-form JSON object, as compact JSON text.
+	// It is stored as text, not as a BSON document: the embedded engine
+	// cannot store arrays nested in arrays, and text keeps numbers exact.
+	Data string
 
 	CreatedAt  time.Time
 	LastSeenAt time.Time
@@ -45,7 +45,7 @@ type sessionDoc struct {
 	UserKey       string         `bson:"userKey"`
 	UserName      string         `bson:"userName"`
 	UserCreatedAt time.Time      `bson:"userCreatedAt"`
-	Data          map[string]any `bson:"data"`
+	Data          string         `bson:"data"`
 	CreatedAt     time.Time      `bson:"createdAt"`
 	LastSeenAt    time.Time      `bson:"lastSeenAt"`
 	ExpiresAt     time.Time      `bson:"expiresAt"`
@@ -55,16 +55,18 @@ type sessionDoc struct {
 
 func (d *sessionDoc) session() *Session {
 	s := Session(*d)
-	s.Data = plainObject(d.Data)
 	return &s
 }
+
+// emptyObject is the data of a session that was given none.
+const emptyObject = "{}"
 
 // CreateSession inserts sess. Its ID must be new (ErrDuplicate otherwise,
 // which with 128 random bits means a broken random source).
 func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 	d := sessionDoc(*sess)
-	if d.Data == nil {
-		d.Data = map[string]any{}
+	if d.Data == "" {
+		d.Data = emptyObject
 	}
 	_, err := s.sessions.InsertOne(ctx, d)
 	if mongo.IsDuplicateKeyError(err) {
@@ -115,9 +117,9 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 
 // SetSessionData replaces the data of session id in one atomic write and
 // returns the session as stored, or ErrNotFound.
-func (s *Store) SetSessionData(ctx context.Context, id string, data map[string]any) (*Session, error) {
-	if data == nil {
-		data = map[string]any{}
+func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, error) {
+	if data == "" {
+		data = emptyObject
 	}
 	var d sessionDoc
 	err := s.sessions.FindOneAndUpdate(ctx, byID(id),
@@ -196,48 +198,3 @@ func (s *Store) CountSessions(ctx context.Context) (int64, error) {
 // {_id: <string>}, nothing else in it.
 func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
 
-// plainObject turns a decoded BSON document into plain Go values, so that
-// callers never see bson types.
-func plainObject(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = plainValue(v)
-	}
-	return out
-}
-
-func plainValue(v any) any {
-	switch v := v.(type) {
-	case bson.D:
-		m := make(map[string]any, len(v))
-		for _, e := range v {
-			m[e.Key] = plainValue(e.Value)
-		}
-		return m
-	case bson.M:
-		return plainObject(v)
-	case map[string]any:
-		return plainObject(v)
-	case bson.A:
-		return plainArray(v)
-	case []any:
-		return plainArray(v)
-	case int32:
-		return int64(v)
-	case float64:
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return nil // never written by gatehouse; JSON cannot carry it
-		}
-		return v
-	default:
-		return v
-	}
-}
-
-func plainArray(a []any) []any {
-	out := make([]any, len(a))
-	for i, v := range a {
-		out[i] = plainValue(v)
-	}
-	return out
-}

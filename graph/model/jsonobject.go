@@ -5,6 +5,7 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -20,11 +21,13 @@ const (
 	MaxDataDepth = 10
 )
 
-// JSONObject is a JSON object with plain Go values: nil, bool, string,
-// int64, float64, []any and map[string]any. Numbers without a fraction or
-// exponent that fit in 64 bits are int64, so what a client writes is what
-// it reads back.
-type JSONObject map[string]any
+// JSONObject is a JSON object held as compact JSON text, exactly as it is
+// stored and as it is sent back: reads pass it through without decoding,
+// and numbers keep every digit the client wrote.
+type JSONObject string
+
+// EmptyObject is the JSON text of {}.
+const EmptyObject JSONObject = "{}"
 
 // UnmarshalGQL implements graphql.Unmarshaler. It accepts JSON objects
 // within MaxDataBytes and MaxDataDepth whose keys MongoDB can store, and
@@ -38,35 +41,34 @@ func (o *JSONObject) UnmarshalGQL(v any) error {
 	if err != nil {
 		return err
 	}
-	obj := clean.(map[string]any)
 	var buf bytes.Buffer
-	if err := encode(&buf, obj); err != nil {
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(clean); err != nil {
 		return badData("is not valid JSON")
 	}
-	if buf.Len()-1 > MaxDataBytes { // Encode adds a newline
+	text := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(text) > MaxDataBytes {
 		return badData(fmt.Sprintf("must be at most %d bytes of JSON", MaxDataBytes))
 	}
-	*o = obj
+	*o = JSONObject(text)
 	return nil
+}
+
+// String returns the JSON text, {} for a nil or empty object.
+func (o *JSONObject) String() string {
+	if o == nil || *o == "" {
+		return string(EmptyObject)
+	}
+	return string(*o)
 }
 
 // MarshalGQL implements graphql.Marshaler.
 func (o JSONObject) MarshalGQL(w io.Writer) {
-	if o == nil {
-		o = JSONObject{}
+	if o == "" {
+		o = EmptyObject
 	}
-	var buf bytes.Buffer
-	if err := encode(&buf, map[string]any(o)); err != nil {
-		// Only values gatehouse stored get here, and they all encode.
-		panic(fmt.Sprintf("model: marshal JSONObject: %v", err))
-	}
-	_, _ = w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-}
-
-func encode(buf *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	_, _ = io.WriteString(w, string(o))
 }
 
 func normalize(v any, depth int) (any, error) {
@@ -101,7 +103,10 @@ func normalize(v any, depth int) (any, error) {
 		}
 		return out, nil
 	case json.Number:
-		return number(string(v))
+		if err := checkNumber(string(v)); err != nil {
+			return nil, err
+		}
+		return v, nil
 	case int:
 		return int64(v), nil
 	case int32:
@@ -118,17 +123,14 @@ func normalize(v any, depth int) (any, error) {
 	}
 }
 
-func number(s string) (any, error) {
-	if !strings.ContainsAny(s, ".eE") {
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
-		}
-	}
+// checkNumber accepts any JSON number that a float64 can approximate; the
+// text itself is kept, so integers beyond 2^53 survive exactly.
+func checkNumber(s string) error {
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return nil, badData("has a number out of range")
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsInf(f, 0) {
+		return badData("has a number out of range")
 	}
-	return f, nil
+	return nil
 }
 
 // checkKey refuses the keys MongoDB and FerretDB refuse to store.

@@ -1,0 +1,138 @@
+package graph_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"gatehouse/auth"
+	"gatehouse/graph"
+	"gatehouse/internal/dbtest"
+	"gatehouse/storage"
+)
+
+// Every error a client can meet carries extensions.code, and bad input
+// writes nothing.
+func TestErrorCodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.client()
+	alice.register(t, "alice", pw)
+	anon := e.client()
+
+	deep := map[string]any{}
+	for i := 0; i < 10; i++ {
+		deep = map[string]any{"d": deep}
+	}
+	long := strings.Repeat("x", 16<<10)
+
+	for _, tc := range []struct {
+		name  string
+		c     *client
+		query string
+		vars  map[string]any
+		code  string
+		msg   string // a substring of the message, when it matters
+	}{
+		{"username too short", anon, registerQuery, map[string]any{"u": "ab", "p": pw}, "BAD_USER_INPUT", "username must be at least 3"},
+		{"username too long", anon, registerQuery, map[string]any{"u": strings.Repeat("é", 65), "p": pw}, "BAD_USER_INPUT", "at most 64"},
+		{"username 60 KB", anon, registerQuery, map[string]any{"u": strings.Repeat("a", 60<<10), "p": pw}, "BAD_USER_INPUT", "username"},
+		{"username with control char", anon, registerQuery, map[string]any{"u": "ali\u0007ce", "p": pw}, "BAD_USER_INPUT", "control"},
+		{"password too short", anon, registerQuery, map[string]any{"u": "bob", "p": "1234567"}, "BAD_USER_INPUT", "at least 8 bytes"},
+		{"password over 72 bytes", anon, registerQuery, map[string]any{"u": "bob", "p": strings.Repeat("p", 73)}, "BAD_USER_INPUT", "at most 72 bytes"},
+		{"login password over 72 bytes", anon, loginQuery, map[string]any{"u": "alice", "p": pw + strings.Repeat("p", 73)}, "BAD_USER_INPUT", "at most 72 bytes"},
+		{"username taken, any case", anon, registerQuery, map[string]any{"u": "ALICE", "p": pw}, "BAD_USER_INPUT", "username taken"},
+		{"username taken, NFKC", anon, registerQuery, map[string]any{"u": "ａｌｉｃｅ", "p": pw}, "BAD_USER_INPUT", "username taken"},
+		{"data not an object", anon, registerQuery, map[string]any{"u": "bob", "p": pw, "d": []any{1}}, "BAD_USER_INPUT", "must be a JSON object"},
+		{"data key with $", anon, registerQuery, map[string]any{"u": "bob", "p": pw, "d": map[string]any{"a": map[string]any{"$gt": 1}}}, "BAD_USER_INPUT", "must not start with $"},
+		{"data key with dot", anon, registerQuery, map[string]any{"u": "bob", "p": pw, "d": map[string]any{"a.b": 1}}, "BAD_USER_INPUT", "dot"},
+		{"data key with NUL", anon, registerQuery, map[string]any{"u": "bob", "p": pw, "d": map[string]any{"a\x00": 1}}, "BAD_USER_INPUT", "NUL"},
+		{"data too deep", anon, registerQuery, map[string]any{"u": "bob", "p": pw, "d": map[string]any{"d": deep}}, "BAD_USER_INPUT", "levels deep"},
+		{"data too big", alice, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": map[string]any{"s": long}}, "BAD_USER_INPUT", "16384 bytes"},
+		{"sessions first out of range", alice, `{ sessions(first: 101) { id } }`, nil, "BAD_USER_INPUT", "first must be 1 to 100"},
+		{"sessions first zero", alice, `{ sessions(first: 0) { id } }`, nil, "BAD_USER_INPUT", "first"},
+		{"wrong password", anon, loginQuery, map[string]any{"u": "alice", "p": "wrong password"}, "UNAUTHENTICATED", "invalid username or password"},
+		{"sessions without a session", anon, `{ sessions { id } }`, nil, "UNAUTHENTICATED", ""},
+		{"session by id without a session", anon, `{ session(id: "AAAAAAAAAAAAAAAAAAAAAA") { id } }`, nil, "UNAUTHENTICATED", ""},
+		{"deleteSession without a session", anon, `mutation { deleteSession }`, nil, "UNAUTHENTICATED", ""},
+		{"deleteOtherSessions without a session", anon, `mutation { deleteOtherSessions }`, nil, "UNAUTHENTICATED", ""},
+		{"updateSessionData without a session", anon, `mutation { updateSessionData(data: {}) { id } }`, nil, "UNAUTHENTICATED", ""},
+		{"changePassword without a session", anon, `mutation { changePassword(currentPassword: "x", newPassword: "yyyyyyyy") { token } }`, nil, "UNAUTHENTICATED", ""},
+		{"changePassword new too short", alice, `mutation { changePassword(currentPassword: "correct horse", newPassword: "short") { token } }`, nil, "BAD_USER_INPUT", "newPassword must be at least 8"},
+		{"parse error", anon, `{ me { `, nil, "GRAPHQL_PARSE_FAILED", ""},
+		{"unknown field", anon, `{ me { password } }`, nil, "GRAPHQL_VALIDATION_FAILED", ""},
+		{"missing argument", anon, `mutation { login(username: "x") { token } }`, nil, "GRAPHQL_VALIDATION_FAILED", ""},
+		{"wrong variable type", anon, loginQuery, map[string]any{"u": map[string]any{"a": 1}, "p": pw}, "GRAPHQL_VALIDATION_FAILED", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.sessionCount()
+			r := tc.c.do(t, tc.query, tc.vars)
+			if got := r.code(t); got != tc.code {
+				t.Errorf("code: got %q, want %q (message %q)", got, tc.code, r.Errors[0].Message)
+			}
+			if !strings.Contains(r.Errors[0].Message, tc.msg) {
+				t.Errorf("message: got %q, want it to contain %q", r.Errors[0].Message, tc.msg)
+			}
+			if after := e.sessionCount(); after != before {
+				t.Errorf("sessions: %d before, %d after a refused request", before, after)
+			}
+		})
+	}
+	if _, err := e.store.UserByKey(context.Background(), "bob"); err == nil {
+		t.Error("a refused register created user bob")
+	}
+	if alice.me(t) != "alice" {
+		t.Error("alice's session did not survive the bad requests")
+	}
+}
+
+func TestSignupDisabled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *auth.Config, _ *graph.Options) { c.AllowSignup = false })
+	r := e.client().do(t, registerQuery, map[string]any{"u": "eve", "p": pw})
+	if got := r.code(t); got != "FORBIDDEN" {
+		t.Errorf("register with sign-up off: code %q, want FORBIDDEN", got)
+	}
+	if err := e.svc.CreateUser(context.Background(), "eve", pw); err != nil {
+		t.Fatalf("admin CreateUser: %v", err)
+	}
+	e.client().login(t, "eve", pw)
+}
+
+// A database failure is an INTERNAL_SERVER_ERROR whose message reveals
+// nothing; the detail goes to the server log only.
+func TestDatabaseFailureIsMasked(t *testing.T) {
+	t.Parallel()
+	// A server on its own connection to the test's database, so that
+	// closing it breaks this server only.
+	uri, _ := dbtest.URI(t)
+	st, err := storage.Open(context.Background(), uri, dbtest.Open(t).DatabaseName(), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, st)
+	c := e.client()
+	c.register(t, "frank", pw)
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`{ me { id } }`, `{ sessions { id } }`} {
+		r := c.do(t, q, nil)
+		if got := r.code(t); got != "INTERNAL_SERVER_ERROR" {
+			t.Errorf("%s: code %q, want INTERNAL_SERVER_ERROR", q, got)
+		}
+		if msg := r.Errors[0].Message; msg != "internal server error" {
+			t.Errorf("%s: message %q leaks detail", q, msg)
+		}
+	}
+	r := e.client().do(t, loginQuery, map[string]any{"u": "frank", "p": pw})
+	if got := r.code(t); got != "INTERNAL_SERVER_ERROR" {
+		t.Errorf("login: code %q, want INTERNAL_SERVER_ERROR", got)
+	}
+	if !strings.Contains(e.logs.String(), "client is disconnected") {
+		t.Errorf("the server log lacks the detail:\n%s", e.logs)
+	}
+	if strings.Contains(e.logs.String(), c.token) || strings.Contains(e.logs.String(), pw) {
+		t.Error("the server log contains a token or password")
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gatehouse runs the real program, as `go run .` would, on a free port.
+type gatehouse struct {
+	t      *testing.T
+	url    string
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, env map[string]string, args ...string) *gatehouse {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gatehouse{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	go func() { g.done <- run(ctx, append([]string{"gatehouse"}, args...), getenv, strings.NewReader(""), g.out) }()
+	addr := regexp.MustCompile(`msg="gatehouse listening" addr=(http://\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := addr.FindStringSubmatch(g.out.String()); m != nil {
+			g.url = m[1]
+			t.Cleanup(func() { g.stop() })
+			return g
+		}
+		select {
+		case err := <-g.done:
+			t.Fatalf("run returned %v before listening; output:\n%s", err, g.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("gatehouse did not start; output:\n%s", g.out)
+	return nil
+}
+
+// stop sends the shutdown signal's equivalent and waits for run to return.
+func (g *gatehouse) stop() {
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.cancel = nil
+	select {
+	case err := <-g.done:
+		if err != nil {
+			g.t.Errorf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		g.t.Error("run did not return after shutdown")
+	}
+}
+
+func (g *gatehouse) query(token, q string) map[string]any {
+	g.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": q})
+	req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		g.t.Fatal(err)
+	}
+	return out
+}
+
+func testEnv(t *testing.T) map[string]string {
+	return map[string]string{"PORT": "0", "HOST": "127.0.0.1", "DATA_DIR": t.TempDir(), "BCRYPT_COST": "4"}
+}
+
+// Users and sessions live in the embedded database's files and survive a
+// restart of the server.
+func TestRunPersistsAcrossRestart(t *testing.T) {
+	env := testEnv(t)
+	g := start(t, env)
+	if !strings.Contains(g.out.String(), "embedded FerretDB") {
+		t.Errorf("startup log does not say which database it uses:\n%s", g.out)
+	}
+	out := g.query("", `mutation { register(username: "rita", password: "correct horse") { token } }`)
+	token, _ := out["data"].(map[string]any)["register"].(map[string]any)["token"].(string)
+	if token == "" {
+		t.Fatalf("register: %v", out)
+	}
+	g.stop()
+	if !strings.Contains(g.out.String(), "stopped") {
+		t.Errorf("no clean shutdown in the log:\n%s", g.out)
+	}
+
+	g = start(t, env)
+	out = g.query(token, `{ me { username } }`)
+	if got := out["data"].(map[string]any)["me"]; got == nil || got.(map[string]any)["username"] != "rita" {
+		t.Errorf("me after restart: %v", out)
+	}
+	if strings.Contains(g.out.String(), token) {
+		t.Error("the log contains a token")
+	}
+}
+
+func TestUserCommands(t *testing.T) {
+	env := testEnv(t)
+	env["ALLOW_SIGNUP"] = "false"
+	var out syncBuffer
+	cmd := func(stdin string, args ...string) error {
+		return run(context.Background(), append([]string{"gatehouse"}, args...), func(k string) string { return env[k] }, strings.NewReader(stdin), &out)
+	}
+	if err := cmd("first password\n", "user", "add", "Root"); err != nil {
+		t.Fatalf("user add: %v", err)
+	}
+	if err := cmd("again password\n", "user", "add", "root"); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Errorf("second user add: got %v, want username taken", err)
+	}
+	if err := cmd("", "user", "add", "nopass"); err == nil {
+		t.Error("user add with an empty password succeeded")
+	}
+	if err := cmd("x\n", "user", "passwd", "ghost"); err == nil {
+		t.Error("user passwd of an unknown user succeeded")
+	}
+
+	g := start(t, env)
+	r := g.query("", `mutation { register(username: "eve", password: "correct horse") { token } }`)
+	if !strings.Contains(toJSON(r), "FORBIDDEN") {
+		t.Errorf("register with ALLOW_SIGNUP=false: %v", r)
+	}
+	r = g.query("", `mutation { login(username: "root", password: "first password") { token } }`)
+	token, _ := r["data"].(map[string]any)["login"].(map[string]any)["token"].(string)
+	if token == "" {
+		t.Fatalf("login as the added user: %v", r)
+	}
+	g.stop()
+
+	if err := cmd("second password\n", "user", "passwd", "ROOT"); err != nil {
+		t.Fatalf("user passwd: %v", err)
+	}
+	g = start(t, env)
+	if r := g.query(token, `{ me { username } }`); !strings.Contains(toJSON(r), `"me":null`) {
+		t.Errorf("a session survived the password reset: %v", r)
+	}
+	if r := g.query("", `mutation { login(username: "root", password: "second password") { token } }`); !strings.Contains(toJSON(r), "token") {
+		t.Errorf("login with the new password: %v", r)
+	}
+}
+
+func TestBadConfigNamesTheVariable(t *testing.T) {
+	for _, tc := range []struct{ key, value, want string }{
+		{"SESSION_TTL", "soon", "SESSION_TTL"},
+		{"SESSION_MAX_AGE", "-1h", "SESSION_MAX_AGE"},
+		{"BCRYPT_COST", "99", "BCRYPT_COST"},
+		{"BCRYPT_COST", "twelve", "BCRYPT_COST"},
+		{"ALLOW_SIGNUP", "maybe", "ALLOW_SIGNUP"},
+		{"COOKIE_SECURE", "yes please", "COOKIE_SECURE"},
+		{"TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES"},
+		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"SESSION_MAX_AGE", "30m", "SESSION_MAX_AGE"}, // shorter than the TTL
+	} {
+		env := testEnv(t)
+		env[tc.key] = tc.value
+		err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &syncBuffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%q: got error %v, want one naming %s", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestHelpListsSettings(t *testing.T) {
+	var out syncBuffer
+	if err := run(context.Background(), []string{"gatehouse", "-h"}, func(string) string { return "" }, strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"PORT", "HOST", "MONGODB_URI", "MONGODB_DATABASE", "DATA_DIR", "SESSION_TTL", "SESSION_MAX_AGE",
+		"BCRYPT_COST", "ALLOW_SIGNUP", "COOKIE_SECURE", "TRUSTED_PROXIES", "LOG_LEVEL"} {
+		if !strings.Contains(out.String(), "env "+v+",") {
+			t.Errorf("-h does not list %s", v)
+		}
+	}
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
