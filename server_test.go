@@ -26,7 +26,9 @@ func start(t *testing.T, env map[string]string, args ...string) *gatehouse {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gatehouse{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
-	go func() { g.done <- run(ctx, append([]string{"gatehouse"}, args...), getenv, strings.NewReader(""), g.out) }()
+	go func() {
+		g.done <- run(ctx, append([]string{"gatehouse"}, args...), getenv, strings.NewReader(""), g.out)
+	}()
 	addr := regexp.MustCompile(`msg="gatehouse listening" addr=(http://\S+)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

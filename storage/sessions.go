@@ -39,18 +39,18 @@ type Session struct {
 }
 
 type sessionDoc struct {
-	ID            string         `bson:"_id"`
-	SecretHash    []byte         `bson:"secretHash"`
-	UserID        string         `bson:"userId"`
-	UserKey       string         `bson:"userKey"`
-	UserName      string         `bson:"userName"`
-	UserCreatedAt time.Time      `bson:"userCreatedAt"`
-	Data          string         `bson:"data"`
-	CreatedAt     time.Time      `bson:"createdAt"`
-	LastSeenAt    time.Time      `bson:"lastSeenAt"`
-	ExpiresAt     time.Time      `bson:"expiresAt"`
-	UserAgent     string         `bson:"userAgent,omitempty"`
-	IP            string         `bson:"ip,omitempty"`
+	ID            string    `bson:"_id"`
+	SecretHash    []byte    `bson:"secretHash"`
+	UserID        string    `bson:"userId"`
+	UserKey       string    `bson:"userKey"`
+	UserName      string    `bson:"userName"`
+	UserCreatedAt time.Time `bson:"userCreatedAt"`
+	Data          string    `bson:"data"`
+	CreatedAt     time.Time `bson:"createdAt"`
+	LastSeenAt    time.Time `bson:"lastSeenAt"`
+	ExpiresAt     time.Time `bson:"expiresAt"`
+	UserAgent     string    `bson:"userAgent,omitempty"`
+	IP            string    `bson:"ip,omitempty"`
 }
 
 func (d *sessionDoc) session() *Session {
@@ -197,4 +197,3 @@ func (s *Store) CountSessions(ctx context.Context) (int64, error) {
 // byID is the filter the embedded engine answers from an index: exactly
 // {_id: <string>}, nothing else in it.
 func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
-
