@@ -49,12 +49,16 @@ func ValidatePassword(field, password string) error {
 
 var fold = cases.Fold()
 
+// maxUsernameBytes bounds the raw input before any normalisation work; it
+// leaves room for 64 characters typed in decomposed form.
+const maxUsernameBytes = 1024
+
 // NormalizeUsername returns the display form of a username (trimmed, NFKC)
 // and its key (the display form case-folded), which is what uniqueness and
 // look-ups use. It returns an *InputError for names that are too short, too
-// long, or contain control or invisible format characters.
+// long, or contain control, separator or invisible characters.
 func NormalizeUsername(raw string) (name, key string, err error) {
-	if len(raw) > 4*MaxUsernameRunes+64 { // before any work on hostile input
+	if len(raw) > maxUsernameBytes { // before any work on hostile input
 		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
 	}
 	if !utf8.ValidString(raw) {
@@ -67,11 +71,38 @@ func NormalizeUsername(raw string) (name, key string, err error) {
 		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return "", "", usernameErr("must not contain control or invisible characters")
+		if invisible(r) {
+			return "", "", usernameErr("must not contain control, separator or invisible characters")
 		}
 	}
-	return name, norm.NFKC.String(fold.String(name)), nil
+	return name, foldKey(name), nil
+}
+
+// invisible reports characters that cannot be told apart on screen:
+// controls, format characters, separators other than the plain space,
+// and Unicode's default-ignorable and blank code points.
+func invisible(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) ||
+		(unicode.IsSpace(r) && r != ' ') || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Variation_Selector, r) || r == '\u2800' /* blank braille */ ||
+		r == '\u3164' || r == '\uFFA0' || r == '\u115F' || r == '\u1160' /* Hangul fillers */
+}
+
+// foldKey case-folds name. x/text's Fold swaps Cherokee upper and lower case
+// instead of folding both to upper case as Unicode specifies
+// (golang/go#46101), so Cherokee lowercase is mapped to uppercase after it.
+func foldKey(name string) string {
+	folded := fold.String(name)
+	folded = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0xAB70 && r <= 0xABBF:
+			return r - 0xAB70 + 0x13A0
+		case r >= 0x13F8 && r <= 0x13FD:
+			return r - 8
+		}
+		return r
+	}, folded)
+	return norm.NFKC.String(folded)
 }
 
 func usernameErr(format string, args ...any) error {

@@ -316,6 +316,9 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if err := ValidatePassword("newPassword", next); err != nil {
 		return nil, Token{}, err
 	}
+	if len(current) > MaxPasswordBytes { // bcrypt would ignore the excess
+		return nil, Token{}, ErrWrongPassword
+	}
 	u, err := s.store.UserByKey(ctx, caller.UserKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, Token{}, ErrUnauthenticated
