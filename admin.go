@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"gatehouse/auth"
+	"gatehouse/internal/embedded"
 	"gatehouse/storage"
 )
 
 const commandUsage = `usage:
+  gatehouse db [-addr HOST:PORT]   serve the embedded database alone (for several gatehouse instances)
   gatehouse user add NAME      create a user; the password is read from stdin
   gatehouse user passwd NAME   set a user's password and end all of its sessions`
 
@@ -63,4 +68,35 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("read password: empty; pipe it on stdin, for example: printf '%s\\n' \"$PW\" | gatehouse user add NAME")
 	}
 	return line, nil
+}
+
+// serveDatabase runs the embedded FerretDB alone on a fixed address, so that
+// several gatehouse processes (MONGODB_URI=mongodb://ADDR/) can share it.
+// It keeps the _id indexes of every database in place as clients create
+// their collections.
+func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("db", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:27017", "address to serve the MongoDB wire protocol on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	e, err := embedded.StartOn(cfg.dataDir, *addr, log)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	log.Info("embedded database listening", "uri", e.URI(), "dir", cfg.dataDir)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if err := e.IndexAll(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("index _id", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			log.Info("stopped")
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -3,6 +3,7 @@
 //	go run .                    serve (embedded database in ./data)
 //	go run . user add NAME      create a user, password from stdin
 //	go run . user passwd NAME   set a user's password, ending its sessions
+//	go run . db [-addr A]       serve only the embedded database, for several instances
 //	go run . -h                 list settings (environment variables and flags)
 package main
 
@@ -46,6 +47,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := newLogger(cfg, stdout)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(rest) > 0 && rest[0] == "db" {
+		return serveDatabase(ctx, cfg, rest[1:], log)
+	}
 
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {

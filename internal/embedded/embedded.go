@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
@@ -27,6 +28,8 @@ import (
 // idExpr is the SQL expression FerretDB's SQLite backend filters on when a
 // query is exactly {_id: <string or ObjectID>}.
 const idExpr = `_ferretdb_sjson->'$._id'`
+
+var errNoCollections = errors.New("embedded: no collections yet")
 
 // Server is a running embedded FerretDB.
 type Server struct {
@@ -113,6 +116,23 @@ func (s *Server) IndexIDs(ctx context.Context, db string) error {
 	return nil
 }
 
+// IndexAll runs IndexIDs on every database in the data directory that has
+// collections. A standalone engine (gatehouse db) calls it periodically,
+// since its clients create databases and collections on their own.
+func (s *Server) IndexAll(ctx context.Context) error {
+	files, err := filepath.Glob(filepath.Join(s.dir, "*.sqlite"))
+	if err != nil {
+		return fmt.Errorf("embedded: %w", err)
+	}
+	for _, f := range files {
+		db := strings.TrimSuffix(filepath.Base(f), ".sqlite")
+		if err := s.IndexIDs(ctx, db); err != nil && !errors.Is(err, errNoCollections) {
+			return err
+		}
+	}
+	return nil
+}
+
 // IDIndexName is the name of the SQLite index IndexIDs creates on table.
 func IDIndexName(table string) string { return table + "_gatehouse_id" }
 
@@ -181,7 +201,7 @@ func collectionTables(ctx context.Context, db *sql.DB) ([]string, error) {
 		return nil, fmt.Errorf("embedded: list collections: %w", err)
 	}
 	if len(tables) == 0 {
-		return nil, errors.New("embedded: no collections yet")
+		return nil, errNoCollections
 	}
 	return tables, nil
 }
