@@ -31,6 +31,11 @@ type config struct {
 	dbTimeout      time.Duration
 	sweepInterval  time.Duration
 	shutdown       time.Duration
+	corsOrigins    listValue
+	introspection  bool
+	throttle       auth.ThrottleConfig
+	bcryptSlots    int
+	bcryptWait     time.Duration
 }
 
 // parseConfig reads the environment, then the flags (which win). An invalid
@@ -59,6 +64,15 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		{"DB_TIMEOUT", "db-timeout", "5s", "deadline of every database operation", (*durationValue)(&c.dbTimeout)},
 		{"SWEEP_INTERVAL", "sweep-interval", "1m", "how often expired sessions are deleted", (*durationValue)(&c.sweepInterval)},
 		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "how long in-flight requests may take to finish on shutdown", (*durationValue)(&c.shutdown)},
+		{"CORS_ORIGINS", "cors-origins", "", "comma list of browser origins allowed to call the API with credentials; empty = same-origin only", &c.corsOrigins},
+		{"INTROSPECTION", "introspection", "true", "whether schema introspection is on", (*boolValue)(&c.introspection)},
+		{"THROTTLE_USER_LIMIT", "throttle-user-limit", "5", "failed logins for one username within the window before it is locked", (*intValue)(&c.throttle.UserLimit)},
+		{"THROTTLE_IP_LIMIT", "throttle-ip-limit", "50", "failed logins from one client address (IPv6: /64) within the window before it is locked", (*intValue)(&c.throttle.IPLimit)},
+		{"THROTTLE_WINDOW", "throttle-window", "15m", "how long failed logins are remembered after the last one", (*durationValue)(&c.throttle.Window)},
+		{"THROTTLE_BASE_DELAY", "throttle-base-delay", "30s", "first lock's length; each further lock doubles it", (*durationValue)(&c.throttle.BaseDelay)},
+		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock", (*durationValue)(&c.throttle.MaxDelay)},
+		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", (*intValue)(&c.bcryptSlots)},
+		{"BCRYPT_WAIT", "bcrypt-wait", "2s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 	}
 	for _, v := range vars {
 		if err := v.value.Set(v.def); err != nil {
@@ -76,6 +90,12 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 	}
 	if c.sessionMaxAge < c.sessionTTL {
 		return nil, nil, errors.New("SESSION_MAX_AGE must not be shorter than SESSION_TTL")
+	}
+	if c.throttle.UserLimit < 1 || c.throttle.IPLimit < 1 {
+		return nil, nil, errors.New("THROTTLE_USER_LIMIT and THROTTLE_IP_LIMIT must be at least 1")
+	}
+	if c.bcryptSlots < 0 {
+		return nil, nil, errors.New("BCRYPT_SLOTS must not be negative")
 	}
 	if err := auth.ValidateCost(c.bcryptCost); err != nil {
 		return nil, nil, fmt.Errorf("BCRYPT_COST: %w", err)
@@ -171,3 +191,18 @@ func (p *prefixList) String() string {
 	}
 	return strings.Join(s, ",")
 }
+
+// listValue is a comma list of words.
+type listValue []string
+
+func (l *listValue) Set(s string) error {
+	*l = nil
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			*l = append(*l, f)
+		}
+	}
+	return nil
+}
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }

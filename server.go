@@ -63,6 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		BcryptCost:  cfg.bcryptCost,
 		AllowSignup: cfg.allowSignup,
 		Logger:      log,
+		Throttle:    cfg.throttle,
+		BcryptSlots: cfg.bcryptSlots,
+		BcryptWait:  cfg.bcryptWait,
 	})
 	if err != nil {
 		return err
@@ -128,10 +131,12 @@ func (db *database) close() {
 
 func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, store *storage.Store) error {
 	h := graph.NewHandler(graph.Options{
-		Auth:   svc,
-		HTTP:   auth.HTTPConfig{CookieSecure: cfg.cookieSecure, TrustedProxies: cfg.trustedProxies},
-		Ready:  store.Ping,
-		Logger: log,
+		Auth:            svc,
+		HTTP:            auth.HTTPConfig{CookieSecure: cfg.cookieSecure, TrustedProxies: cfg.trustedProxies},
+		Ready:           store.Ping,
+		Logger:          log,
+		NoIntrospection: !cfg.introspection,
+		CORSOrigins:     cfg.corsOrigins,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.port))
 	if err != nil {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -60,9 +61,37 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 			req.token = tok
 		} else if c, err := r.Cookie(cfg.CookieName); err == nil {
 			req.token, req.cookie = c.Value, true
+			if crossSiteCapable(r) {
+				refuseCSRF(w)
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, req)))
 	})
+}
+
+// crossSiteCapable reports whether r could have been sent by another site's
+// page without a CORS preflight (a "simple request": GET, or POST with a
+// form or text body) and lacks the headers only a preflighted request can
+// carry. Browsers attach cookies to such requests, so a cookie-authenticated
+// one is refused: this is Apollo Server's CSRF prevention.
+func crossSiteCapable(r *http.Request) bool {
+	if r.Header.Get("Apollo-Require-Preflight") != "" || r.Header.Get("X-Apollo-Operation-Name") != "" {
+		return false
+	}
+	if r.Method != http.MethodPost {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err != nil || mt != "application/json"
+}
+
+func refuseCSRF(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(`{"errors":[{"message":"this request authenticates with a cookie and could come from another site: ` +
+		`send it as POST with Content-Type: application/json, or add an Apollo-Require-Preflight header",` +
+		`"extensions":{"code":"BAD_REQUEST"}}]}`))
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -151,6 +180,7 @@ func SignedOut(ctx context.Context) {
 	req.sess = nil
 	req.mu.Unlock()
 	req.clearCookie()
+	req.w.Header().Set("Clear-Site-Data", `"cookies"`)
 }
 
 func (req *request) clearCookie() {

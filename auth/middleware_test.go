@@ -206,7 +206,7 @@ func TestClientIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			r.RemoteAddr = tt.remote
 			for _, line := range tt.xff {
 				r.Header.Add("X-Forwarded-For", line)
@@ -237,7 +237,7 @@ func TestClientOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			r.RemoteAddr = "203.0.113.7:1234"
 			if tt.ua != "" {
 				r.Header.Set("User-Agent", tt.ua)
@@ -279,7 +279,7 @@ func TestBearer(t *testing.T) {
 		{" Bearer abc", "", false},
 	}
 	for _, tt := range tests {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r := apiRequest()
 		if tt.header != "" {
 			r.Header.Set("Authorization", tt.header)
 		}
@@ -376,7 +376,7 @@ func TestMiddlewareToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			if tt.authz != "" {
 				r.Header.Set("Authorization", tt.authz)
 			}
@@ -403,7 +403,7 @@ func TestMiddlewareToken(t *testing.T) {
 }
 
 func TestMiddlewareClient(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := apiRequest()
 	r.RemoteAddr = "10.0.0.1:1234"
 	r.Header.Set("X-Forwarded-For", "6.6.6.6, 198.51.100.9")
 	r.Header.Set("User-Agent", "test-agent/1.0")
@@ -440,7 +440,7 @@ func setCookies(w *httptest.ResponseRecorder) []*http.Cookie {
 }
 
 func TestSessionFromNoToken(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := apiRequest()
 	// &Service{} has no store: a look-up would panic.
 	w := serve(t, &Service{}, HTTPConfig{}, r, func(ctx context.Context) {
 		sess, err := SessionFrom(ctx)
@@ -472,7 +472,7 @@ func TestSessionFromMalformedToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			if tt.authz != "" {
 				r.Header.Set("Authorization", tt.authz)
 			}
@@ -503,7 +503,7 @@ func TestSessionFromMalformedToken(t *testing.T) {
 }
 
 func TestSessionFromConcurrent(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := apiRequest()
 	r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: "garbage"})
 	w := serve(t, &Service{}, HTTPConfig{}, r, func(ctx context.Context) {
 		var wg sync.WaitGroup
@@ -618,7 +618,7 @@ func TestSignedIn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tok := NewToken()
 			sess := &storage.Session{ID: tok.SessionID, SecretHash: tok.Digest(), UserID: "u1", CreatedAt: tt.created}
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			w := serve(t, fixedService(tt.maxAge), tt.cfg, r, func(ctx context.Context) {
 				SignedIn(ctx, sess, tok)
 				got, err := SessionFrom(ctx)
@@ -656,7 +656,7 @@ func TestSignedIn(t *testing.T) {
 // reach the (absent) store and panic.
 func TestSignedInReplacesRequestToken(t *testing.T) {
 	old := NewToken()
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := apiRequest()
 	r.Header.Set("Authorization", "Bearer "+old.String())
 	tok := NewToken()
 	sess := &storage.Session{ID: tok.SessionID, UserID: "u1", CreatedAt: t0}
@@ -674,7 +674,7 @@ func TestSignedOut(t *testing.T) {
 		t.Run(map[bool]string{false: "insecure", true: "secure"}[secure], func(t *testing.T) {
 			tok := NewToken()
 			sess := &storage.Session{ID: tok.SessionID, UserID: "u1", CreatedAt: t0}
-			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r := apiRequest()
 			r.AddCookie(&http.Cookie{Name: "sid", Value: NewToken().String()})
 			w := serve(t, fixedService(time.Hour), HTTPConfig{CookieName: "sid", CookieSecure: secure}, r, func(ctx context.Context) {
 				SignedIn(ctx, sess, tok)
@@ -699,7 +699,7 @@ func TestSignedOut(t *testing.T) {
 // SignedOut before any look-up means the request's token is never looked
 // up (the cookie below is well-formed and the store absent).
 func TestSignedOutWithoutLookup(t *testing.T) {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r := apiRequest()
 	r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: NewToken().String()})
 	w := serve(t, &Service{}, HTTPConfig{}, r, func(ctx context.Context) {
 		SignedOut(ctx)
@@ -713,4 +713,57 @@ func TestSignedOutWithoutLookup(t *testing.T) {
 		t.Fatalf("Set-Cookie = %q, want exactly one", w.Header().Values("Set-Cookie"))
 	}
 	checkCleared(t, cookies[0], DefaultCookieName, false)
+}
+
+// apiRequest is a request as an API client sends it: POST with a JSON
+// body, which CSRF prevention lets through with a cookie.
+func apiRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}
+
+func TestCSRFPrevention(t *testing.T) {
+	s := &Service{cfg: Config{MaxAge: time.Hour, Now: time.Now}}
+	token := NewToken().String()
+	for _, tc := range []struct {
+		name        string
+		method, ct  string
+		header      string
+		cookie      bool
+		wantRefused bool
+	}{
+		{"GET with cookie", http.MethodGet, "", "", true, true},
+		{"GET with cookie and preflight header", http.MethodGet, "", "Apollo-Require-Preflight", true, false},
+		{"GET with cookie and operation name header", http.MethodGet, "", "X-Apollo-Operation-Name", true, false},
+		{"POST text/plain with cookie", http.MethodPost, "text/plain", "", true, true},
+		{"POST form with cookie", http.MethodPost, "application/x-www-form-urlencoded", "", true, true},
+		{"POST multipart with cookie", http.MethodPost, "multipart/form-data; boundary=x", "", true, true},
+		{"POST without content type with cookie", http.MethodPost, "", "", true, true},
+		{"POST JSON with cookie", http.MethodPost, "application/json; charset=utf-8", "", true, false},
+		{"GET without cookie", http.MethodGet, "", "", false, false},
+		{"POST text/plain without cookie", http.MethodPost, "text/plain", "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, "/", strings.NewReader("{}"))
+			if tc.ct != "" {
+				r.Header.Set("Content-Type", tc.ct)
+			}
+			if tc.header != "" {
+				r.Header.Set(tc.header, "1")
+			}
+			if tc.cookie {
+				r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: token})
+			}
+			reached := false
+			w := httptest.NewRecorder()
+			s.Middleware(HTTPConfig{}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })).ServeHTTP(w, r)
+			if refused := !reached; refused != tc.wantRefused {
+				t.Errorf("refused = %v, want %v", refused, tc.wantRefused)
+			}
+			if tc.wantRefused && (w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "Apollo-Require-Preflight")) {
+				t.Errorf("refusal: status %d body %s; want 400 naming the header", w.Code, w.Body)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -30,6 +31,14 @@ type Config struct {
 	// Logger receives failures the client is not told about; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Throttle bounds password guessing; zero means DefaultThrottle.
+	Throttle ThrottleConfig
+	// BcryptSlots is how many bcrypt operations may run at once; 0 means
+	// one per CPU.
+	BcryptSlots int
+	// BcryptWait is how long a request may wait for a slot before it is
+	// refused; 0 means 2 seconds.
+	BcryptWait time.Duration
 }
 
 // Service logs users in and out and validates their sessions.
@@ -38,6 +47,7 @@ type Service struct {
 	cfg       Config
 	dummyHash string
 	log       *slog.Logger
+	hasher    *hasher
 
 	touching sync.Map // session id → struct{}: a touch is being written
 }
@@ -63,11 +73,23 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Throttle == (ThrottleConfig{}) {
+		cfg.Throttle = DefaultThrottle
+	}
+	if cfg.BcryptSlots == 0 {
+		cfg.BcryptSlots = runtime.NumCPU()
+	}
+	if cfg.BcryptWait == 0 {
+		cfg.BcryptWait = 2 * time.Second
+	}
 	dummy, err := HashPassword("gatehouse dummy password", cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}, nil
+	return &Service{
+		store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger,
+		hasher: newHasher(cfg.BcryptSlots, cfg.BcryptWait),
+	}, nil
 }
 
 // now returns the current time as the database stores it (UTC, ms).
@@ -96,15 +118,32 @@ func (s *Service) Login(ctx context.Context, username, password string, data str
 	if err := ValidatePassword("password", password); err != nil {
 		return nil, Token{}, err
 	}
-	u, err := s.store.UserByKey(ctx, key)
-	if errors.Is(err, storage.ErrNotFound) {
-		passwordMatches(s.dummyHash, password) // spend the same time
-		return nil, Token{}, ErrInvalidCredentials
-	} else if err != nil {
+	userKey, netKey := throttleKeys(key, c)
+	if err := s.checkThrottle(ctx, userKey, netKey); err != nil {
 		return nil, Token{}, err
 	}
-	if !passwordMatches(u.PasswordHash, password) {
+	u, err := s.store.UserByKey(ctx, key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, Token{}, err
+	}
+	// An unknown user costs one comparison against a dummy hash, exactly
+	// like a known one: timing must not tell which usernames exist.
+	hash := s.dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, err := s.hasher.compare(ctx, hash, password)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	if !ok || u == nil {
+		if err := s.recordFailures(ctx, userKey, netKey); err != nil {
+			return nil, Token{}, err
+		}
 		return nil, Token{}, ErrInvalidCredentials
+	}
+	if err := s.store.DeleteThrottle(ctx, userKey); err != nil {
+		s.log.WarnContext(ctx, "reset throttle failed", "err", err)
 	}
 	if hashCost(u.PasswordHash) != s.cfg.BcryptCost {
 		s.rehash(ctx, u, password)
@@ -115,7 +154,7 @@ func (s *Service) Login(ctx context.Context, username, password string, data str
 // rehash upgrades (or downgrades) a password hash to the configured cost.
 // A failure is logged, not returned: the login itself was good.
 func (s *Service) rehash(ctx context.Context, u *storage.User, password string) {
-	hash, err := HashPassword(password, s.cfg.BcryptCost)
+	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err == nil {
 		err = s.store.SetPasswordHash(ctx, u.Key, hash)
 	}
@@ -319,16 +358,27 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if len(current) > MaxPasswordBytes { // bcrypt would ignore the excess
 		return nil, Token{}, ErrWrongPassword
 	}
+	userKey, netKey := throttleKeys(caller.UserKey, ClientFrom(ctx))
+	if err := s.checkThrottle(ctx, userKey, netKey); err != nil {
+		return nil, Token{}, err
+	}
 	u, err := s.store.UserByKey(ctx, caller.UserKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, Token{}, ErrUnauthenticated
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	if !passwordMatches(u.PasswordHash, current) {
+	ok, err := s.hasher.compare(ctx, u.PasswordHash, current)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	if !ok {
+		if err := s.recordFailures(ctx, userKey, netKey); err != nil {
+			return nil, Token{}, err
+		}
 		return nil, Token{}, ErrWrongPassword
 	}
-	hash, err := HashPassword(next, s.cfg.BcryptCost)
+	hash, err := s.hasher.hash(ctx, next, s.cfg.BcryptCost)
 	if err != nil {
 		return nil, Token{}, err
 	}
@@ -363,7 +413,7 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 	if err != nil {
 		return err
 	}
-	hash, err := HashPassword(password, s.cfg.BcryptCost)
+	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err != nil {
 		return err
 	}
@@ -388,7 +438,7 @@ func (s *Service) createUser(ctx context.Context, username, password string) (*s
 	if err := ValidatePassword("password", password); err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(password, s.cfg.BcryptCost)
+	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
@@ -417,6 +467,9 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			n, err := s.Sweep(ctx)
+			if _, terr := s.SweepThrottles(ctx); err == nil {
+				err = terr
+			}
 			if err != nil && ctx.Err() == nil {
 				s.log.WarnContext(ctx, "sweep expired sessions failed", "err", err)
 			} else if n > 0 {

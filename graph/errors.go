@@ -18,13 +18,17 @@ const (
 	codeBadUserInput    = "BAD_USER_INPUT"
 	codeForbidden       = "FORBIDDEN"
 	codeInternal        = "INTERNAL_SERVER_ERROR"
+	codeTooMany         = "TOO_MANY_REQUESTS"
 )
 
 // codeOf maps the errors resolvers may show to a client; "" means the
 // error is unexpected and must be hidden.
 func codeOf(err error) string {
 	var input *auth.InputError
+	var throttled *auth.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		return codeTooMany
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrUnauthenticated):
 		return codeUnauthenticated
 	case errors.Is(err, auth.ErrSignupDisabled):
@@ -45,6 +49,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if code := codeOf(err); code != "" {
 			gerr.Message = publicMessage(err)
 			gerr.Extensions = map[string]any{"code": code}
+			var throttled *auth.ThrottledError
+			if errors.As(err, &throttled) {
+				gerr.Extensions["retryAfter"] = throttled.RetryAfterSeconds()
+			}
 			return gerr
 		}
 		if _, ok := gerr.Extensions["code"]; ok {
@@ -63,8 +71,11 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 // wrapping context of the layers it passed.
 func publicMessage(err error) string {
 	var input *auth.InputError
+	var throttled *auth.ThrottledError
 	if errors.As(err, &input) {
 		return input.Error()
+	} else if errors.As(err, &throttled) {
+		return throttled.Error()
 	}
 	for _, known := range []error{auth.ErrInvalidCredentials, auth.ErrUnauthenticated, auth.ErrSignupDisabled, auth.ErrWrongPassword} {
 		if errors.Is(err, known) {

@@ -13,7 +13,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"gatehouse/auth"
@@ -27,6 +27,13 @@ type Options struct {
 	Ready func(context.Context) error
 	// Logger receives internal errors and panics; nil means slog.Default().
 	Logger *slog.Logger
+	// Limits bound each operation; zero means DefaultLimits.
+	Limits Limits
+	// NoIntrospection turns schema introspection off.
+	NoIntrospection bool
+	// CORSOrigins may call the API from a browser with credentials; empty
+	// means same-origin only.
+	CORSOrigins []string
 }
 
 // Request limits.
@@ -47,19 +54,47 @@ func NewHandler(cfg Options) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{auth: cfg.Auth}}))
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	gcfg := Config{Resolvers: &Resolver{auth: cfg.Auth}}
+	gcfg.Complexity.Query.Sessions = func(child int, first *int) int {
+		n := defaultPage
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return n * child
+	}
+	srv := handler.New(NewExecutableSchema(gcfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCache))
-	srv.Use(extension.Introspection{})
+	srv.SetParserTokenLimit(cfg.Limits.Tokens)
+	if !cfg.NoIntrospection {
+		srv.Use(extension.Introspection{})
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](queryCache)})
+	srv.Use(operationLimits{cfg.Limits})
+	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
+	var api http.Handler = apiHeaders(limitBody(cfg.Auth.Middleware(cfg.HTTP, srv)))
+	if len(cfg.CORSOrigins) > 0 {
+		api = cors.New(cors.Options{
+			AllowedOrigins:   cfg.CORSOrigins,
+			AllowCredentials: true,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders: []string{"Content-Type", "Authorization", "Apollo-Require-Preflight",
+				"X-Apollo-Operation-Name", "Apollographql-Client-Name", "Apollographql-Client-Version"},
+			MaxAge: 600,
+		}).Handler(api)
+	}
+
 	mux := http.NewServeMux()
-	mux.Handle("/query", noStore(limitBody(cfg.Auth.Middleware(cfg.HTTP, srv))))
-	mux.Handle("GET /{$}", playground.Handler("gatehouse", "/query"))
+	mux.Handle("/query", api)
+	mux.Handle("GET /{$}", playgroundPage())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -76,10 +111,15 @@ func NewHandler(cfg Options) http.Handler {
 	return mux
 }
 
-// noStore keeps API answers (tokens, session data) out of every cache.
-func noStore(next http.Handler) http.Handler {
+// apiHeaders keeps API answers (tokens, session data) out of every cache
+// and out of anything that would render or frame them.
+func apiHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

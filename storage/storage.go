@@ -55,6 +55,7 @@ type Store struct {
 	db       *mongo.Database
 	users    *mongo.Collection
 	sessions *mongo.Collection
+	throttle *mongo.Collection
 }
 
 // Open connects to the MongoDB server at uri, checks that it answers and
@@ -82,6 +83,7 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s := &Store{client: client, db: client.Database(dbName)}
 	s.users = s.db.Collection(usersCollection)
 	s.sessions = s.db.Collection(sessionsCollection)
+	s.throttle = s.db.Collection(throttleCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -96,10 +98,12 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 // ensureIndexes creates the secondary indexes. Usernames need none: they
 // are the users' _id, unique by construction.
 func (s *Store) ensureIndexes(ctx context.Context) error {
-	// Creating the users collection explicitly makes both collections exist
-	// from the start (the embedded engine indexes _id per existing table).
-	if err := s.db.CreateCollection(ctx, usersCollection); err != nil && !isNamespaceExists(err) {
-		return fmt.Errorf("storage: create users: %w", err)
+	// Creating the collections explicitly makes them exist from the start
+	// (the embedded engine indexes _id per existing table).
+	for _, c := range []string{usersCollection, throttleCollection} {
+		if err := s.db.CreateCollection(ctx, c); err != nil && !isNamespaceExists(err) {
+			return fmt.Errorf("storage: create %s: %w", c, err)
+		}
 	}
 	_, err := s.sessions.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "createdAt", Value: -1}},
