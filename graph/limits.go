@@ -42,7 +42,7 @@ var (
 	_ graphql.OperationContextMutator = operationLimits{}
 )
 
-func (operationLimits) ExtensionName() string                  { return "OperationLimits" }
+func (operationLimits) ExtensionName() string                   { return "OperationLimits" }
 func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (l operationLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
