@@ -28,11 +28,6 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-// passwordMatches reports whether password is the one hash was made from.
-func passwordMatches(hash, password string) bool {
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
-
 // ValidatePassword returns an *InputError unless password is 8 to 72 bytes
 // of valid UTF-8. Longer passwords are refused, never silently truncated.
 func ValidatePassword(field, password string) error {
@@ -61,7 +56,8 @@ func NormalizeUsername(raw string) (name, key string, err error) {
 	if len(raw) > maxUsernameBytes { // before any work on hostile input
 		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
 	}
-	if !utf8.ValidString(raw) {
+	// U+FFFD is what a JSON decoder makes of invalid UTF-8.
+	if !utf8.ValidString(raw) || strings.ContainsRune(raw, utf8.RuneError) {
 		return "", "", usernameErr("must be valid UTF-8")
 	}
 	name = strings.TrimSpace(norm.NFKC.String(raw))

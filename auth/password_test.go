@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/bcrypt"
@@ -356,4 +358,9 @@ func TestNormalizeUsernameAcceptsDecomposedKorean(t *testing.T) {
 	if name != strings.Repeat("한", 36) {
 		t.Errorf("name: got %q", name)
 	}
+}
+
+func passwordMatches(hash, password string) bool {
+	ok, err := newHasher(1, time.Second).compare(context.Background(), hash, password)
+	return ok && err == nil
 }

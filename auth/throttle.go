@@ -77,8 +77,10 @@ func (s *Service) checkThrottle(ctx context.Context, keys ...string) error {
 func (s *Service) recordFailure(ctx context.Context, key string, limit int) error {
 	tc := s.cfg.Throttle
 	now := s.now()
-	if t, err := s.store.ThrottleByKey(ctx, key); err == nil && now.Sub(t.LastFailureAt) > tc.Window && !now.Before(t.LockedUntil) {
-		// Quiet for a whole window: start over.
+	if t, err := s.store.ThrottleByKey(ctx, key); err == nil && now.Sub(latest(t.LastFailureAt, t.LockedUntil)) > tc.Window {
+		// Quiet for a whole window since the last failure or lock: start
+		// over. (Counting from the lock's end keeps a capped lock from
+		// handing out a fresh budget the moment it ends.)
 		if err := s.store.DeleteThrottle(ctx, key); err != nil {
 			return err
 		}
@@ -112,4 +114,11 @@ func (s *Service) recordFailures(ctx context.Context, userKey, netKey string) er
 func (s *Service) SweepThrottles(ctx context.Context) (int64, error) {
 	now := s.now()
 	return s.store.DeleteStaleThrottles(ctx, now.Add(-s.cfg.Throttle.Window), now)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -19,6 +19,7 @@ const (
 	codeForbidden       = "FORBIDDEN"
 	codeInternal        = "INTERNAL_SERVER_ERROR"
 	codeTooMany         = "TOO_MANY_REQUESTS"
+	codeBadRequest      = "BAD_REQUEST"
 )
 
 // codeOf maps the errors resolvers may show to a client; "" means the
@@ -57,6 +58,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		if _, ok := gerr.Extensions["code"]; ok {
 			return gerr // gqlgen's parse and validation errors, bad scalars
+		}
+		if gerr.Err == nil && len(gerr.Path) == 0 {
+			// gqlgen's own word on a request it could not take (a body
+			// that is not JSON, no operation): meant for the client.
+			gerr.Extensions = map[string]any{"code": codeBadRequest}
+			return gerr
 		}
 		log.ErrorContext(ctx, "request failed", "path", gerr.Path.String(), "err", err)
 		return &gqlerror.Error{

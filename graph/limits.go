@@ -27,7 +27,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used where Options.Limits is zero.
-var DefaultLimits = Limits{Depth: 15, Fields: 500, Aliases: 30, Complexity: 1000, Tokens: 5000}
+var DefaultLimits = Limits{Depth: 15, Fields: 500, Aliases: 30, Complexity: 1500, Tokens: 5000}
 
 // credentialFields are the fields that run bcrypt. One of them per
 // operation, so aliases cannot multiply password guesses.
@@ -50,9 +50,11 @@ func (l operationLimits) MutateOperationContext(_ context.Context, oc *graphql.O
 	if op == nil {
 		return nil
 	}
-	w := walker{doc: oc.Doc, limits: l.Limits}
+	w := walker{doc: oc.Doc, vars: oc.Variables, limits: l.Limits}
 	w.walk(op.SelectionSet, 1, true)
 	switch {
+	case w.badValue != nil:
+		return coded(codeBadUserInput, "invalid argument value: "+w.badValue.Error())
 	case w.credentials > 1:
 		return coded(codeBadUserInput, "at most one login, register or changePassword may run per request")
 	case w.tooDeep:
@@ -67,19 +69,23 @@ func (l operationLimits) MutateOperationContext(_ context.Context, oc *graphql.O
 
 type walker struct {
 	doc     *ast.QueryDocument
+	vars    map[string]any
 	limits  Limits
 	fields  int
 	aliases int
 	// credentials counts credential fields at the root.
 	credentials int
 	tooDeep     bool
+	// badValue is the first argument literal that does not convert (such
+	// as 1e999); gqlgen would panic on it later.
+	badValue error
 }
 
 // walk visits the selections, fragments expanded, and stops as soon as a
 // limit is passed, so a fragment bomb costs no more than the limit.
 func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
 	for _, sel := range set {
-		if w.fields > w.limits.Fields || w.tooDeep {
+		if w.fields > w.limits.Fields || w.tooDeep || w.badValue != nil {
 			return
 		}
 		switch s := sel.(type) {
@@ -90,6 +96,11 @@ func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
 			}
 			if root && credentialFields[s.Name] {
 				w.credentials++
+			}
+			for _, a := range s.Arguments {
+				if _, err := a.Value.Value(w.vars); err != nil && w.badValue == nil {
+					w.badValue = err
+				}
 			}
 			if depth > w.limits.Depth {
 				w.tooDeep = true

@@ -20,7 +20,7 @@ func TestIDLookupsUseIndex(t *testing.T) {
 	if srv == nil {
 		t.Skip("MONGODB_URI is set: no embedded engine to inspect")
 	}
-	for _, coll := range []string{"users", "sessions"} {
+	for _, coll := range []string{"users", "sessions", "throttle"} {
 		plan, err := srv.QueryPlan(context.Background(), st.DatabaseName(), coll)
 		if err != nil {
 			t.Fatal(err)
