@@ -26,6 +26,7 @@ import (
 	"gatehouse/auth"
 	"gatehouse/graph"
 	"gatehouse/internal/embedded"
+	"gatehouse/internal/metrics"
 	"gatehouse/storage"
 )
 
@@ -57,7 +58,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer db.close()
 
-	svc, err := auth.NewService(db.store, auth.Config{
+	var m *metrics.Metrics
+	var svc *auth.Service
+	if cfg.metricsAddr != "off" {
+		m = metrics.New(func() int64 { return svc.Queue() })
+	}
+	svc, err = auth.NewService(db.store, auth.Config{
 		TTL:         cfg.sessionTTL,
 		MaxAge:      cfg.sessionMaxAge,
 		BcryptCost:  cfg.bcryptCost,
@@ -66,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Throttle:    cfg.throttle,
 		BcryptSlots: cfg.bcryptSlots,
 		BcryptWait:  cfg.bcryptWait,
+		Meter:       meter(m),
 	})
 	if err != nil {
 		return err
@@ -73,7 +80,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 {
 		return runCommand(ctx, svc, rest, stdin, stdout)
 	}
-	return serve(ctx, cfg, log, svc, db.store)
+	return serve(ctx, cfg, log, svc, db.store, m)
+}
+
+// meter avoids a typed nil in the auth.Meter interface.
+func meter(m *metrics.Metrics) auth.Meter {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
@@ -129,15 +144,28 @@ func (db *database) close() {
 	}
 }
 
-func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, store *storage.Store) error {
-	h := graph.NewHandler(graph.Options{
+func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, store *storage.Store, m *metrics.Metrics) error {
+	opts := graph.Options{
 		Auth:            svc,
 		HTTP:            auth.HTTPConfig{CookieSecure: cfg.cookieSecure, TrustedProxies: cfg.trustedProxies},
 		Ready:           store.Ping,
 		Logger:          log,
 		NoIntrospection: !cfg.introspection,
 		CORSOrigins:     cfg.corsOrigins,
-	})
+	}
+	if m != nil {
+		opts.Observer = m
+		if cfg.metricsAddr == "" {
+			opts.Metrics = m.Handler()
+		} else {
+			stop, err := serveMetrics(cfg.metricsAddr, m, log)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+	}
+	h := graph.NewHandler(opts)
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -171,4 +199,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on an address of its own (for a port that
+// only the monitoring network reaches).
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
 }

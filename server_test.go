@@ -24,13 +24,19 @@ type gatehouse struct {
 
 func start(t *testing.T, env map[string]string, args ...string) *gatehouse {
 	t.Helper()
+	return start2(t, env, `msg="gatehouse listening" addr=(http://\S+)`, args...)
+}
+
+// start2 is start with the pattern that finds the address in the log.
+func start2(t *testing.T, env map[string]string, listening string, args ...string) *gatehouse {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gatehouse{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
 	go func() {
 		g.done <- run(ctx, append([]string{"gatehouse"}, args...), getenv, strings.NewReader(""), g.out)
 	}()
-	addr := regexp.MustCompile(`msg="gatehouse listening" addr=(http://\S+)`)
+	addr := regexp.MustCompile(listening)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := addr.FindStringSubmatch(g.out.String()); m != nil {
@@ -266,5 +272,50 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	}
 	if r := a.query(token, `{ me { username } }`); !strings.Contains(toJSON(r), `"me":null`) {
 		t.Errorf("a still honours the session b ended: %v", r)
+	}
+}
+
+func TestMetricsAddress(t *testing.T) {
+	status := func(url string) int {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	env := testEnv(t)
+	g := start(t, env)
+	if got := status(g.url + "/metrics"); got != 200 {
+		t.Errorf("default /metrics: %d, want 200", got)
+	}
+	g.stop()
+
+	env["METRICS_ADDR"] = freeAddr(t)
+	g = start(t, env)
+	if got := status("http://" + env["METRICS_ADDR"] + "/metrics"); got != 200 {
+		t.Errorf("/metrics on METRICS_ADDR: %d, want 200", got)
+	}
+	if got := status(g.url + "/metrics"); got != 404 {
+		t.Errorf("/metrics on the API address with METRICS_ADDR set: %d, want 404", got)
+	}
+	g.stop()
+
+	env["METRICS_ADDR"] = "off"
+	g = start(t, env)
+	if got := status(g.url + "/metrics"); got != 404 {
+		t.Errorf("/metrics with METRICS_ADDR=off: %d, want 404", got)
+	}
+}
+
+func TestJSONLogs(t *testing.T) {
+	env := testEnv(t)
+	env["LOG_FORMAT"] = "json"
+	g := start2(t, env, `"msg":"gatehouse listening","addr":"(http://[^"]+)"`)
+	g.query("", `query Hello { me { id } }`)
+	g.stop()
+	if !strings.Contains(g.out.String(), `"msg":"request"`) || !strings.Contains(g.out.String(), `"operation":"Hello"`) {
+		t.Errorf("no JSON access log line:\n%s", g.out)
 	}
 }

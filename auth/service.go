@@ -39,7 +39,28 @@ type Config struct {
 	// BcryptWait is how long a request may wait for a slot before it is
 	// refused; 0 means 2 seconds.
 	BcryptWait time.Duration
+	// Meter counts security events; nil counts nothing.
+	Meter Meter
 }
+
+// Meter receives counts of what the service does, for metrics.
+type Meter interface {
+	// Login: outcome is ok, bad_credentials, throttled or error.
+	Login(outcome string)
+	SessionCreated()
+	// SessionsEnded: reason is logout, revoked, others, password, expired
+	// or swept.
+	SessionsEnded(n int, reason string)
+	// Lookup: result is ok, unknown, bad_secret, expired or malformed.
+	Lookup(result string)
+}
+
+type noMeter struct{}
+
+func (noMeter) Login(string)              {}
+func (noMeter) SessionCreated()           {}
+func (noMeter) SessionsEnded(int, string) {}
+func (noMeter) Lookup(string)             {}
 
 // Service logs users in and out and validates their sessions.
 type Service struct {
@@ -111,6 +132,26 @@ func (s *Service) Register(ctx context.Context, username, password string, data 
 // users and wrong passwords both give ErrInvalidCredentials, after the same
 // bcrypt work.
 func (s *Service) Login(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
+	sess, tok, err := s.login(ctx, username, password, data, c)
+	s.meter().Login(loginOutcome(err))
+	return sess, tok, err
+}
+
+func loginOutcome(err error) string {
+	var throttled *ThrottledError
+	var input *InputError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrInvalidCredentials), errors.As(err, &input):
+		return "bad_credentials"
+	case errors.As(err, &throttled):
+		return "throttled"
+	}
+	return "error"
+}
+
+func (s *Service) login(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
 	_, key, err := NormalizeUsername(username)
 	if err != nil {
 		return nil, Token{}, err
@@ -183,6 +224,7 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, Token{}, err
 	}
+	s.meter().SessionCreated()
 	return sess, tok, nil
 }
 
@@ -216,10 +258,11 @@ func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (boo
 	if !s.Expired(sess) {
 		return false, nil
 	}
-	if _, err := s.store.DeleteSession(ctx, sess.ID); err != nil {
-		return true, err
+	deleted, err := s.store.DeleteSession(ctx, sess.ID)
+	if deleted {
+		s.meter().SessionsEnded(1, "expired")
 	}
-	return true, nil
+	return true, err
 }
 
 // Authenticate returns the live session a token opens, or nil when it opens
@@ -229,10 +272,12 @@ func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (boo
 func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Session, error) {
 	id, digest, ok := ParseToken(token)
 	if !ok {
+		s.meter().Lookup("malformed")
 		return nil, nil
 	}
 	sess, err := s.store.SessionByID(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
+		s.meter().Lookup("unknown")
 		return nil, nil
 	} else if err != nil {
 		return nil, err
@@ -240,11 +285,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Sess
 	// A wrong secret leaves the session alone: knowing a session's public
 	// id must not be enough to end it.
 	if !digestsEqual(sess.SecretHash, digest) {
+		s.meter().Lookup("bad_secret")
 		return nil, nil
 	}
 	if expired, err := s.DeleteExpired(ctx, sess); expired || err != nil {
+		s.meter().Lookup("expired")
 		return nil, err
 	}
+	s.meter().Lookup("ok")
 	s.touch(ctx, sess)
 	return sess, nil
 }
@@ -330,13 +378,23 @@ func (s *Service) DeleteSession(ctx context.Context, caller *storage.Session, id
 	if err != nil || sess == nil {
 		return false, err
 	}
-	return s.store.DeleteSession(ctx, sess.ID)
+	deleted, err := s.store.DeleteSession(ctx, sess.ID)
+	if deleted {
+		reason := "revoked"
+		if id == caller.ID {
+			reason = "logout"
+		}
+		s.meter().SessionsEnded(1, reason)
+	}
+	return deleted, err
 }
 
 // DeleteOtherSessions ends every session of the caller's user but the
 // caller's own and returns how many it ended.
 func (s *Service) DeleteOtherSessions(ctx context.Context, caller *storage.Session) (int64, error) {
-	return s.store.DeleteSessionsOfUser(ctx, caller.UserID, caller.ID)
+	n, err := s.store.DeleteSessionsOfUser(ctx, caller.UserID, caller.ID)
+	s.meter().SessionsEnded(int(n), "others")
+	return n, err
 }
 
 // SetData replaces the data of the caller's session.
@@ -391,7 +449,9 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	if _, err := s.store.DeleteSessionsOfUser(ctx, u.ID, caller.ID); err != nil {
+	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, caller.ID)
+	s.meter().SessionsEnded(int(n), "password")
+	if err != nil {
 		return nil, Token{}, err
 	}
 	sess := *caller
@@ -420,7 +480,8 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 	if err := s.store.SetPasswordHash(ctx, key, hash); err != nil {
 		return err
 	}
-	_, err = s.store.DeleteSessionsOfUser(ctx, u.ID, "")
+	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
+	s.meter().SessionsEnded(int(n), "password")
 	return err
 }
 
@@ -453,7 +514,9 @@ func (s *Service) createUser(ctx context.Context, username, password string) (*s
 
 // Sweep deletes every expired session once and returns how many.
 func (s *Service) Sweep(ctx context.Context) (int64, error) {
-	return s.store.DeleteExpiredSessions(ctx, s.now())
+	n, err := s.store.DeleteExpiredSessions(ctx, s.now())
+	s.meter().SessionsEnded(int(n), "swept")
+	return n, err
 }
 
 // RunSweeper calls Sweep every interval until ctx ends. Every instance may
@@ -477,4 +540,11 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
+}
+
+func (s *Service) meter() Meter {
+	if s.cfg.Meter == nil {
+		return noMeter{}
+	}
+	return s.cfg.Meter
 }

@@ -3,8 +3,10 @@ package graph
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"log/slog"
 	"net/http"
 	"time"
@@ -34,6 +36,10 @@ type Options struct {
 	// CORSOrigins may call the API from a browser with credentials; empty
 	// means same-origin only.
 	CORSOrigins []string
+	// Observer records request latencies; nil records nothing.
+	Observer RequestObserver
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
 }
 
 // Request limits.
@@ -77,10 +83,11 @@ func NewHandler(cfg Options) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](queryCache)})
 	srv.Use(operationLimits{cfg.Limits})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))
+	srv.Use(operationName{})
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
-	var api http.Handler = apiHeaders(limitBody(cfg.Auth.Middleware(cfg.HTTP, srv)))
+	var api http.Handler = apiHeaders(limitBody(cfg.Auth.Middleware(cfg.HTTP, checkMethod(srv))))
 	if len(cfg.CORSOrigins) > 0 {
 		api = cors.New(cors.Options{
 			AllowedOrigins:   cfg.CORSOrigins,
@@ -93,7 +100,10 @@ func NewHandler(cfg Options) http.Handler {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", api)
+	mux.Handle("/query", observe(cfg.Logger, cfg.Observer, api))
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	mux.Handle("GET /{$}", playgroundPage())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -124,6 +134,34 @@ func apiHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// checkMethod answers what cannot be a GraphQL-over-HTTP request with the
+// status the specification gives: 405 for other methods, 415 for a POST
+// body that is not JSON.
+func checkMethod(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodOptions:
+		case http.MethodPost:
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				requestError(w, http.StatusUnsupportedMediaType, "POST bodies must be application/json")
+				return
+			}
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			requestError(w, http.StatusMethodNotAllowed, "use GET for queries or POST with application/json")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func requestError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": codeBadRequest}}}})
+	_, _ = w.Write(b)
+}
+
 // limitBody reads the whole request body up front, refusing with 413 one
 // larger than maxBodyBytes before any parsing is spent on it.
 func limitBody(next http.Handler) http.Handler {
@@ -147,7 +185,5 @@ func limitBody(next http.Handler) http.Handler {
 }
 
 func tooLarge(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusRequestEntityTooLarge)
-	_, _ = io.WriteString(w, `{"errors":[{"message":"request body larger than 64 KiB","extensions":{"code":"BAD_REQUEST"}}]}`)
+	requestError(w, http.StatusRequestEntityTooLarge, "request body larger than 64 KiB")
 }

@@ -1,0 +1,117 @@
+// Package metrics exports gatehouse's Prometheus metrics: logins by
+// outcome, sessions created and ended, session look-ups, request latency by
+// GraphQL operation, and the bcrypt queue.
+package metrics
+
+import (
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// maxOperations bounds the operation label: names come from clients, so
+// after this many distinct ones the rest are counted as "other".
+const maxOperations = 100
+
+// Metrics holds the collectors. It implements auth.Meter.
+type Metrics struct {
+	reg      *prometheus.Registry
+	logins   *prometheus.CounterVec
+	created  prometheus.Counter
+	ended    *prometheus.CounterVec
+	lookups  *prometheus.CounterVec
+	requests *prometheus.HistogramVec
+
+	mu  sync.Mutex
+	ops map[string]bool
+}
+
+// New registers gatehouse's metrics, plus the Go runtime's and the
+// process's, on a fresh registry. queue reports the bcrypt queue length.
+func New(queue func() int64) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_logins_total", Help: "Login attempts by outcome: ok, bad_credentials, throttled, error.",
+		}, []string{"outcome"}),
+		created: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_sessions_created_total", Help: "Sessions opened by login or register.",
+		}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_sessions_deleted_total", Help: "Sessions ended, by reason: logout, revoked, others, password, expired, swept.",
+		}, []string{"reason"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_session_lookups_total", Help: "Token validations by result: ok, unknown, bad_secret, expired, malformed.",
+		}, []string{"result"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_request_duration_seconds",
+			Help:    "GraphQL request latency by operation name (\"other\" past 100 distinct names).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation"}),
+		ops: map[string]bool{},
+	}
+	m.reg.MustRegister(m.logins, m.created, m.ended, m.lookups, m.requests,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gatehouse_bcrypt_queue", Help: "Requests waiting for a bcrypt slot.",
+		}, func() float64 { return float64(queue()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	// Known label values start at zero, so rates work from the first scrape.
+	for _, o := range []string{"ok", "bad_credentials", "throttled", "error"} {
+		m.logins.WithLabelValues(o)
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Login counts a login attempt.
+func (m *Metrics) Login(outcome string) { m.logins.WithLabelValues(outcome).Inc() }
+
+// SessionCreated counts a new session.
+func (m *Metrics) SessionCreated() { m.created.Inc() }
+
+// SessionsEnded counts n ended sessions.
+func (m *Metrics) SessionsEnded(n int, reason string) {
+	if n > 0 {
+		m.ended.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+// Lookup counts a token validation.
+func (m *Metrics) Lookup(result string) { m.lookups.WithLabelValues(result).Inc() }
+
+var opName = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
+
+// Request records one GraphQL request's latency.
+func (m *Metrics) Request(operation string, d time.Duration) {
+	m.requests.WithLabelValues(m.label(operation)).Observe(d.Seconds())
+}
+
+func (m *Metrics) label(op string) string {
+	if op == "" {
+		return "anonymous"
+	}
+	if !opName.MatchString(op) {
+		return "other"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ops[op] {
+		return op
+	}
+	if len(m.ops) >= maxOperations {
+		return "other"
+	}
+	m.ops[op] = true
+	return op
+}
