@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"log/slog"
+	"mime"
 	"net/http"
 	"time"
 

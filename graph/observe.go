@@ -88,7 +88,7 @@ var (
 	_ graphql.OperationInterceptor = operationName{}
 )
 
-func (operationName) ExtensionName() string                  { return "OperationName" }
+func (operationName) ExtensionName() string                   { return "OperationName" }
 func (operationName) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (operationName) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
