@@ -435,6 +435,7 @@ type AuthPayload {
   session: Session!
 }
 
+"What a client can read: the caller's user and sessions."
 type Query {
   "The signed-in user, or null when the request has no live session."
   me: User
@@ -448,6 +449,7 @@ type Query {
   sessions("How many to return, 1 to 100." first: Int = 50): [Session!]!
 }
 
+"What a client can do: sign up, sign in, and manage its sessions."
 type Mutation {
   "Create an account and sign in to it. Fails with FORBIDDEN when sign-up is disabled."
   register(
@@ -458,8 +460,19 @@ type Mutation {
     "Initial data of the first session."
     data: JSONObject
   ): AuthPayload!
-  "Sign in. Every successful call opens a new session."
-  login(username: String!, password: String!, "Initial data of the new session." data: JSONObject): AuthPayload!
+  """
+  Sign in. Every successful call opens a new session. Unknown usernames and
+  wrong passwords fail alike (UNAUTHENTICATED); repeated failures are
+  refused for a while (TOO_MANY_REQUESTS, extensions.retryAfter).
+  """
+  login(
+    "The username, in any case."
+    username: String!
+    "The password."
+    password: String!
+    "Initial data of the new session."
+    data: JSONObject
+  ): AuthPayload!
   """
   End one of the caller's sessions; without an id, the current one (log
   out). Returns false when there is no such session of the caller's.
@@ -474,7 +487,12 @@ type Mutation {
   rotates the current one: the old token stops working and the returned
   token replaces it.
   """
-  changePassword(currentPassword: String!, "8 to 72 bytes." newPassword: String!): AuthPayload!
+  changePassword(
+    "The password in use now."
+    currentPassword: String!
+    "The new password, 8 to 72 bytes."
+    newPassword: String!
+  ): AuthPayload!
 }
 `, BuiltIn: false},
 }

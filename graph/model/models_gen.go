@@ -16,9 +16,11 @@ type AuthPayload struct {
 	Session *Session `json:"session"`
 }
 
+// What a client can do: sign up, sign in, and manage its sessions.
 type Mutation struct {
 }
 
+// What a client can read: the caller's user and sessions.
 type Query struct {
 }
 
