@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -182,8 +183,13 @@ func (r *gqlResult) token(op string) string {
 	return s
 }
 
+// errBrokenAnswer is post's error for an answer that started but is not a
+// whole GraphQL response (cut short, not JSON).
+var errBrokenAnswer = errors.New("broken answer")
+
 // post sends one GraphQL request to the API at url. The error is a failure
-// to get a complete answer (refused, reset, cut short, not JSON).
+// to get a complete answer: none at all (refused, reset), or a broken one
+// (errBrokenAnswer).
 func post(c *http.Client, url, token, query string, vars map[string]any) (*gqlResult, error) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, url+"/query", bytes.NewReader(body))
@@ -201,7 +207,7 @@ func post(c *http.Client, url, token, query string, vars map[string]any) (*gqlRe
 	defer res.Body.Close()
 	out := &gqlResult{Status: res.StatusCode}
 	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-		return nil, fmt.Errorf("status %d, body: %w", res.StatusCode, err)
+		return nil, fmt.Errorf("%w: status %d: %v", errBrokenAnswer, res.StatusCode, err)
 	}
 	return out, nil
 }

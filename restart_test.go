@@ -126,6 +126,9 @@ func TestSIGTERMDrainsAndRestartKeepsSessions(t *testing.T) {
 				}
 				user := users[w%len(users)]
 				r, err := post(c, p.url, "", loginMutation, map[string]any{"u": user, "p": password, "d": map[string]any{"w": w, "i": i}})
+				if errors.Is(err, errBrokenAnswer) {
+					t.Errorf("login: %v", err)
+				}
 				if err != nil {
 					mu.Lock()
 					refused++
@@ -148,6 +151,9 @@ func TestSIGTERMDrainsAndRestartKeepsSessions(t *testing.T) {
 				notify(loginsSucceeded)
 				for _, q := range []string{`{ me { username } }`, `mutation { updateSessionData(data: {seen: true}) { id } }`} {
 					r, err := post(c, p.url, tok, q, nil)
+					if errors.Is(err, errBrokenAnswer) {
+						t.Errorf("%s: %v", q, err)
+					}
 					mu.Lock()
 					if err != nil {
 						refused++
