@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -52,11 +51,7 @@ func binary(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goCmd); err != nil {
-			goCmd = "go"
-		}
-		build.out, build.err = exec.CommandContext(ctx, goCmd, append(args, ".")...).CombinedOutput()
+		build.out, build.err = exec.CommandContext(ctx, "go", append(args, ".")...).CombinedOutput()
 	})
 	if build.err != nil {
 		t.Fatalf("go build: %v\n%s", build.err, build.out)
