@@ -234,47 +234,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// Two instances on one database (served by `gatehouse db`) see the same
-// sessions at once: created on one, honoured on the other; ended on one,
-// refused on the other.
-func TestInstancesShareOneDatabase(t *testing.T) {
-	addr := freeAddr(t)
-	dbEnv := testEnv(t)
-	dbOut := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	dbDone := make(chan error, 1)
-	go func() {
-		dbDone <- run(ctx, []string{"gatehouse", "db", "-addr", addr}, func(k string) string { return dbEnv[k] }, strings.NewReader(""), dbOut)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-dbDone; err != nil {
-			t.Errorf("gatehouse db: %v", err)
-		}
-	})
-
-	env := testEnv(t)
-	env["MONGODB_URI"] = "mongodb://" + addr + "/"
-	a, b := start(t, env), start(t, env)
-	if !strings.Contains(a.out.String(), "MONGODB_URI") {
-		t.Errorf("startup log does not say it uses MONGODB_URI:\n%s", a.out)
-	}
-	r := a.query("", `mutation { register(username: "sue", password: "correct horse") { token } }`)
-	token, _ := r["data"].(map[string]any)["register"].(map[string]any)["token"].(string)
-	if token == "" {
-		t.Fatalf("register on a: %v", r)
-	}
-	if r := b.query(token, `{ me { username } }`); !strings.Contains(toJSON(r), `"username":"sue"`) {
-		t.Errorf("b does not honour a's session: %v", r)
-	}
-	if r := b.query(token, `mutation { deleteSession }`); !strings.Contains(toJSON(r), `"deleteSession":true`) {
-		t.Fatalf("logout on b: %v", r)
-	}
-	if r := a.query(token, `{ me { username } }`); !strings.Contains(toJSON(r), `"me":null`) {
-		t.Errorf("a still honours the session b ended: %v", r)
-	}
-}
-
 func TestMetricsAddress(t *testing.T) {
 	status := func(url string) int {
 		t.Helper()

@@ -533,10 +533,16 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			if _, terr := s.SweepThrottles(ctx); err == nil {
 				err = terr
 			}
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				s.log.WarnContext(ctx, "sweep expired sessions failed", "err", err)
-			} else if n > 0 {
+			case err != nil: // shutting down
+			case n > 0:
 				s.log.InfoContext(ctx, "swept expired sessions", "count", n)
+			default:
+				// At debug level every pass shows, so an operator (and the
+				// many-instances test) can see each instance's sweeper run.
+				s.log.DebugContext(ctx, "swept expired sessions", "count", n)
 			}
 		}
 	}

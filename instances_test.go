@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/storage"
+)
+
+// startDB runs `gatehouse db` in-process on a free port until the test ends
+// and returns its address.
+func startDB(t *testing.T) string {
+	t.Helper()
+	addr := freeAddr(t)
+	env := testEnv(t)
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"gatehouse", "db", "-addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gatehouse db: %v", err)
+		}
+	})
+	waitFor(t, 30*time.Second, "gatehouse db listens", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("gatehouse db returned %v; output:\n%s", err, out)
+		default:
+		}
+		return strings.Contains(out.String(), "embedded database listening")
+	})
+	return addr
+}
+
+// openShared opens database name of the shared server at addr for the test
+// to look into.
+func openShared(t *testing.T, addr, name string) *storage.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := storage.Open(ctx, "mongodb://"+addr+"/", name, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	return st
+}
+
+// me returns the username the token signs in as on g, or "" for none.
+func me(t *testing.T, g *gatehouse, token string) string {
+	t.Helper()
+	r, err := post(http.DefaultClient, g.url, token, `{ me { username } }`, nil)
+	if err != nil || len(r.Errors) > 0 {
+		t.Fatalf("me: %+v, %v", r, err)
+	}
+	name, _ := r.field("me")["username"].(string)
+	return name
+}
+
+// signIn runs a register or login mutation on g and returns the token and
+// the session's expiry.
+func signIn(t *testing.T, g *gatehouse, op, user string) (string, time.Time) {
+	t.Helper()
+	query := map[string]string{"register": registerMutation, "login": loginMutation}[op]
+	r, err := post(http.DefaultClient, g.url, "", query, map[string]any{"u": user, "p": password})
+	if err != nil || r.token(op) == "" {
+		t.Fatalf("%s %s: %+v, %v", op, user, r, err)
+	}
+	exp, err := time.Parse(time.RFC3339, r.field(op)["session"].(map[string]any)["expiresAt"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.token(op), exp
+}
+
+var swept = regexp.MustCompile(`level=(\w+) msg="swept expired sessions" count=(\d+)`)
+
+// sweeps returns how many sweeps the instance logged and how many sessions
+// they deleted in all.
+func (g *gatehouse) sweeps() (passes int, deleted int64) {
+	for _, m := range swept.FindAllStringSubmatch(g.out.String(), -1) {
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		passes, deleted = passes+1, deleted+n
+	}
+	return passes, deleted
+}
+
+// Three instances on one database (served by `gatehouse db`) behave as one
+// server: a session created on any is honoured on all; deleted or expired
+// on one, it is refused by the others at once (nothing is cached per
+// instance); every instance's sweeper runs, and each expired session is
+// deleted exactly once, without errors.
+// Throttling counters live in the database too: failures spread over the
+// instances add up.
+func TestInstancesShareOneDatabase(t *testing.T) {
+	t.Parallel()
+	addr := startDB(t)
+	env := testEnv(t)
+	env["MONGODB_URI"] = "mongodb://" + addr + "/"
+	env["SESSION_TTL"], env["SESSION_MAX_AGE"] = "2s", "1h"
+	env["SWEEP_INTERVAL"], env["LOG_LEVEL"] = "100ms", "debug"
+	a, b, c := start(t, env), start(t, env), start(t, env)
+	all := []*gatehouse{a, b, c}
+	if !strings.Contains(a.out.String(), "MONGODB_URI") {
+		t.Errorf("startup log does not say it uses MONGODB_URI:\n%s", a.out)
+	}
+
+	t.Run("created on one, honoured on the others", func(t *testing.T) {
+		reg, _ := signIn(t, a, "register", "sue")
+		login, _ := signIn(t, c, "login", "sue")
+		for i, g := range all {
+			if got := me(t, g, reg); got != "sue" {
+				t.Errorf("instance %d: a's session signs in as %q", i, got)
+			}
+			if got := me(t, g, login); got != "sue" {
+				t.Errorf("instance %d: c's session signs in as %q", i, got)
+			}
+		}
+	})
+
+	t.Run("deleted on one, refused on the others at once", func(t *testing.T) {
+		tok, _ := signIn(t, a, "login", "sue")
+		for _, g := range all {
+			me(t, g, tok) // every instance has used it
+		}
+		if r, err := post(http.DefaultClient, b.url, tok, `mutation { deleteSession }`, nil); err != nil || r.Data["deleteSession"] != true {
+			t.Fatalf("logout on b: %+v, %v", r, err)
+		}
+		for i, g := range all {
+			if got := me(t, g, tok); got != "" {
+				t.Errorf("instance %d honours a session b ended, as %q", i, got)
+			}
+		}
+	})
+
+	t.Run("expired on one, refused on the others at once", func(t *testing.T) {
+		tok, expires := signIn(t, c, "login", "sue")
+		for _, g := range all {
+			me(t, g, tok)
+		}
+		time.Sleep(time.Until(expires)) // the clock has to pass it; nothing to poll
+		for i, g := range all {
+			if got := me(t, g, tok); got != "" {
+				t.Errorf("instance %d honours an expired session as %q", i, got)
+			}
+		}
+	})
+
+	t.Run("failed logins on all instances share one throttle", func(t *testing.T) {
+		for i := range 5 { // THROTTLE_USER_LIMIT, spread over the instances
+			r, err := post(http.DefaultClient, all[i%3].url, "", `mutation { login(username: "sue", password: "not her password") { token } }`, nil)
+			if err != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+				t.Fatalf("guess %d: %+v, %v", i, r, err)
+			}
+		}
+		for i, g := range all {
+			r, err := post(http.DefaultClient, g.url, "", `mutation { login(username: "sue", password: "correct horse") { token } }`, nil)
+			if err != nil || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "TOO_MANY_REQUESTS" {
+				t.Errorf("instance %d after 5 failures spread over three: %+v, %v; want TOO_MANY_REQUESTS", i, r, err)
+			}
+		}
+	})
+
+	t.Run("every instance sweeps, each expired session deleted once", func(t *testing.T) {
+		// Three more instances on a database of their own, so that every
+		// session there ends by a sweep and the counts add up.
+		env := maps.Clone(env)
+		env["MONGODB_DATABASE"] = "sweep"
+		sweepers := []*gatehouse{start(t, env), start(t, env), start(t, env)}
+		st := openShared(t, addr, "sweep")
+		signIn(t, sweepers[0], "register", "sam")
+		created := 1
+		for _, g := range sweepers {
+			for range 2 {
+				signIn(t, g, "login", "sam")
+				created++
+			}
+		}
+		waitFor(t, 15*time.Second, "the sweepers delete every session", func() bool {
+			n, err := st.CountSessions(context.Background())
+			return err == nil && n == 0
+		})
+		// A sweep may have deleted the last sessions without having logged
+		// it yet: wait for every sweeper's next pass.
+		before := make([]int, len(sweepers))
+		for i, g := range sweepers {
+			before[i], _ = g.sweeps()
+		}
+		waitFor(t, 10*time.Second, "every sweeper sweeps again", func() bool {
+			for i, g := range sweepers {
+				if n, _ := g.sweeps(); n <= before[i] {
+					return false
+				}
+			}
+			return true
+		})
+		var total int64
+		var report []string
+		for i, g := range sweepers {
+			passes, deleted := g.sweeps()
+			if passes < 5 {
+				t.Errorf("instance %d swept %d times in over 2 seconds, every 100ms", i, passes)
+			}
+			total += deleted
+			report = append(report, fmt.Sprintf("instance %d: %d passes, %d deleted", i, passes, deleted))
+		}
+		if total != int64(created) {
+			t.Errorf("the sweepers report %d deletions of %d expired sessions (%s)", total, created, strings.Join(report, "; "))
+		}
+		for i, g := range append(all, sweepers...) {
+			if strings.Contains(g.out.String(), "sweep expired sessions failed") {
+				t.Errorf("instance %d: a sweep failed:\n%s", i, g.out)
+			}
+		}
+	})
+}
