@@ -129,14 +129,6 @@ export async function serveStatic(dir, routes = {}) {
   };
 }
 
-/** freePort reserves nothing: it asks the kernel for a port that is free now. */
-export async function freePort() {
-  const s = createServer();
-  await new Promise((ok) => s.listen(0, '127.0.0.1', ok));
-  const { port } = s.address();
-  await new Promise((ok) => s.close(ok));
-  return port;
-}
 
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
