@@ -71,10 +71,13 @@ export async function startGatehouse(env = {}) {
     url,
     api: `${url}/query`,
     logs: () => logs,
+    // stop ends gatehouse and fails if it reported a data race (a binary
+    // built with -race, as ci.sh builds it).
     async stop() {
       child.kill('SIGTERM');
       await exited;
       rmSync(dataDir, { recursive: true, force: true });
+      if (logs.includes('WARNING: DATA RACE')) throw new Error(`gatehouse reported a data race:\n${logs}`);
     },
   };
 }
