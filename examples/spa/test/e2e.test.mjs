@@ -37,6 +37,9 @@ async function device(name, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 }, ...options });
   const page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`${name}: console: ${msg.text()}`);
+  });
   page.inflight = 0;
   page.on('request', (req) => { if (req.url().startsWith(gatehouse.api)) page.inflight++; });
   page.on('requestfinished', (req) => { if (req.url().startsWith(gatehouse.api)) page.inflight--; });
