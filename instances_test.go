@@ -18,13 +18,12 @@ import (
 // and returns its address.
 func startDB(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
 	env := testEnv(t)
 	out := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"gatehouse", "db", "-addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), out)
+		done <- run(ctx, []string{"gatehouse", "db", "-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, strings.NewReader(""), out)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -40,7 +39,11 @@ func startDB(t *testing.T) string {
 		}
 		return strings.Contains(out.String(), "embedded database listening")
 	})
-	return addr
+	m := regexp.MustCompile(`uri=mongodb://([^/\s]+)/`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no address in the output of gatehouse db:\n%s", out)
+	}
+	return m[1]
 }
 
 // openShared opens database name of the shared server at addr for the test

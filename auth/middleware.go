@@ -70,20 +70,32 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 	})
 }
 
-// crossSiteCapable reports whether r could have been sent by another site's
-// page without a CORS preflight (a "simple request": GET, or POST with a
-// form or text body) and lacks the headers only a preflighted request can
-// carry. Browsers attach cookies to such requests, so a cookie-authenticated
-// one is refused: this is Apollo Server's CSRF prevention.
+// crossSiteCapable reports whether r could have been sent by another
+// site's page without a CORS preflight, and so carries no proof that it
+// was not: Apollo Server's CSRF prevention rule. A request counts as
+// preflighted when it has an Apollo-Require-Preflight or
+// X-Apollo-Operation-Name header, or a Content-Type that browsers only
+// send after a preflight (anything but none, text/plain, form or
+// multipart: a GET or POST with application/json included). Browsers
+// attach cookies to simple requests, so a cookie-authenticated one is
+// refused.
 func crossSiteCapable(r *http.Request) bool {
 	if r.Header.Get("Apollo-Require-Preflight") != "" || r.Header.Get("X-Apollo-Operation-Name") != "" {
 		return false
 	}
-	if r.Method != http.MethodPost {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return err != nil || mt != "application/json"
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return true // a browser would not call it safelisted, but be strict
+	}
+	switch mt {
+	case "text/plain", "application/x-www-form-urlencoded", "multipart/form-data":
+		return true
+	}
+	return false
 }
 
 func refuseCSRF(w http.ResponseWriter) {

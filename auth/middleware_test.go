@@ -741,6 +741,8 @@ func TestCSRFPrevention(t *testing.T) {
 		{"POST multipart with cookie", http.MethodPost, "multipart/form-data; boundary=x", "", true, true},
 		{"POST without content type with cookie", http.MethodPost, "", "", true, true},
 		{"POST JSON with cookie", http.MethodPost, "application/json; charset=utf-8", "", true, false},
+		{"GET JSON with cookie (Apollo useGETForQueries)", http.MethodGet, "application/json", "", true, false},
+		{"POST text/plain with charset and cookie", http.MethodPost, "text/plain; charset=utf-8", "", true, true},
 		{"GET without cookie", http.MethodGet, "", "", false, false},
 		{"POST text/plain without cookie", http.MethodPost, "text/plain", "", false, false},
 	} {

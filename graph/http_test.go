@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,17 @@ func TestHealthAndReadiness(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("/query")) {
 		t.Errorf("playground: status %d, page mentions /query: %v", res.StatusCode, bytes.Contains(page, []byte("/query")))
+	}
+}
+
+// Times read the same way everywhere: UTC with exactly three fractional
+// digits, even on a whole second.
+func TestTimeFormat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // its clock starts on a whole second
+	r := e.client().do(t, registerQuery, map[string]any{"u": "tim", "p": pw})
+	re := regexp.MustCompile(`"createdAt":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"`)
+	if m := re.FindStringSubmatch(string(r.Data)); m == nil || m[1] != "2026-03-01T12:00:00.000Z" {
+		t.Errorf("createdAt in %s, want 2026-03-01T12:00:00.000Z", r.Data)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +59,13 @@ func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// FerretDB v1 does not release its backend when it cannot listen, so
+	// find out first whether the address is free.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: listen: %w", err)
+	}
+	_ = ln.Close()
 	// FerretDB logs every non-ok reply (a duplicate key, a missing index) at
 	// lower levels; only its own failures interest us.
 	logger = slog.New(levelFilter{logger.Handler(), slog.LevelError})

@@ -1,0 +1,38 @@
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, makeVar } from '@apollo/client';
+import { ErrorLink } from '@apollo/client/link/error';
+import { errorCode } from './errors';
+import { MeQuery } from './operations';
+
+/**
+ * sessionEnded holds why the app is showing the login form after being
+ * signed in (a revoked or expired session), or null.
+ */
+export const sessionEnded = makeVar<string | null>(null);
+
+/**
+ * createClient returns the app's Apollo Client for the gatehouse API at uri.
+ *
+ * It authenticates with gatehouse's HttpOnly session cookie only:
+ * credentials: 'include' makes the browser send and store the cookie on
+ * these cross-origin requests, and no token is ever read or kept by
+ * JavaScript. Every request is a POST with Content-Type: application/json
+ * (HttpLink's default; useGETForQueries stays off and there is no
+ * persisted-query link), which is preflighted by the browser and so passes
+ * gatehouse's CSRF prevention.
+ */
+export function createClient(uri: string): ApolloClient {
+  // Any operation answered UNAUTHENTICATED means the cookie no longer opens
+  // a session (revoked on another device, expired, logged out): forget the
+  // user, which puts the login form on screen.
+  const signedOut = new ErrorLink(({ error, operation }) => {
+    if (errorCode(error) !== 'UNAUTHENTICATED') return;
+    if (operation.operationName !== 'LogIn' && operation.operationName !== 'SignUp') {
+      sessionEnded('Your session has ended. Log in again.');
+    }
+    operation.client.cache.writeQuery({ query: MeQuery, data: { me: null } });
+  });
+  return new ApolloClient({
+    link: ApolloLink.from([signedOut, new HttpLink({ uri, credentials: 'include' })]),
+    cache: new InMemoryCache(),
+  });
+}

@@ -1,0 +1,88 @@
+/* eslint-disable */
+import * as types from './graphql';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n": typeof types.MeDocument,
+    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": typeof types.SessionsDocument,
+    "\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.SignUpDocument,
+    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.LogInDocument,
+    "\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n": typeof types.RevokeSessionDocument,
+    "\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n": typeof types.LogOutOthersDocument,
+    "\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n": typeof types.SaveSessionDataDocument,
+    "\n  mutation LogOut {\n    deleteSession\n  }\n": typeof types.LogOutDocument,
+};
+const documents: Documents = {
+    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n": types.MeDocument,
+    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": types.SessionsDocument,
+    "\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": types.SignUpDocument,
+    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": types.LogInDocument,
+    "\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n": types.RevokeSessionDocument,
+    "\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n": types.LogOutOthersDocument,
+    "\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n": types.SaveSessionDataDocument,
+    "\n  mutation LogOut {\n    deleteSession\n  }\n": types.LogOutDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"): (typeof documents)["\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n"): (typeof documents)["\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n"): (typeof documents)["\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n"): (typeof documents)["\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation LogOut {\n    deleteSession\n  }\n"): (typeof documents)["\n  mutation LogOut {\n    deleteSession\n  }\n"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;
