@@ -119,8 +119,6 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 	return sess, tok, nil
 }
 
-// slide returns the expiry of a session created at created and used at now.
-
 // ChangePassword replaces the caller's password after checking the current
 // one, ends every other session of the user, and rotates the caller's
 // secret: the old token dies and the returned one replaces it.

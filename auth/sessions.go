@@ -8,6 +8,7 @@ import (
 	"gatehouse/storage"
 )
 
+// slide returns the expiry of a session created at created and used at now.
 func (s *Service) slide(created, now time.Time) time.Time {
 	return earlier(now.Add(s.cfg.TTL), created.Add(s.cfg.MaxAge))
 }
