@@ -191,8 +191,10 @@ type usage struct {
 	cpuServer float64 // CPU seconds
 	cpuEngine float64
 	cpuBench  float64 // the load generator's (and the baselines')
-	db        dbOps   // database commands, from serverStatus
-	counted   bool    // whether db was counted
+	cpuOther  float64 // every other process's: the machine's noise
+	wall      time.Duration
+	db        dbOps // database commands, from serverStatus
+	counted   bool  // whether db was counted
 }
 
 // measure runs fn and records what the children spent meanwhile.
@@ -206,7 +208,7 @@ func (b *bench) measure(ctx context.Context, fn func()) (usage, error) {
 		}
 	}
 	s0, e0 := b.cpu()
-	g0 := selfCPU()
+	g0, m0, t0 := selfCPU(), machineBusy(), time.Now()
 	sampler := sampleRSS([]int{pidOf(b.server), pidOf(b.engine)}, 50*time.Millisecond)
 
 	fn()
@@ -216,6 +218,8 @@ func (b *bench) measure(ctx context.Context, fn func()) (usage, error) {
 	u.rssServer, u.rssEngine = each[0], each[1]
 	s1, e1 := b.cpu()
 	u.cpuServer, u.cpuEngine, u.cpuBench = s1-s0, e1-e0, selfCPU()-g0
+	u.cpuOther = max(machineBusy()-m0-u.cpuServer-u.cpuEngine-u.cpuBench, 0)
+	u.wall = time.Since(t0)
 	for _, c := range []*child{b.server, b.engine} {
 		if st, err := readProc(pidOf(c)); c != nil && err == nil {
 			u.hwm += st.hwm

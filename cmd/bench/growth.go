@@ -99,7 +99,7 @@ func (b *bench) sweep(ctx context.Context, res *results, coll *mongo.Collection,
 	return nil
 }
 
-// memory runs the heaviest session load three times on gatehouse as one
+// memory runs the heaviest session load repeatedly on gatehouse as one
 // process, its engine inside, the way `go run .` deploys it: the memory
 // target is about that process. Skipped with MONGODB_URI.
 func (b *bench) memory(ctx context.Context, res *results, pop *population) error {
@@ -123,7 +123,7 @@ func (b *bench) memory(ctx context.Context, res *results, pop *population) error
 	}
 	c := maxOf(b.cfg.conc)
 	op := b.gqlOp(sessionQuery, bearers(pop.all.tokens), sessionWant, nil)
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= b.cfg.memoryRuns; i++ {
 		r, err := b.load(ctx, res, fmt.Sprintf("one process: session, run %d", i), c, b.cfg.span, op)
 		if err != nil {
 			return err

@@ -43,6 +43,8 @@ type settings struct {
 	growthConc             int
 	conc, loginConc        []int
 	floodConc              int
+	memoryRuns             int
+	phases                 []string
 	span, loginSpan        time.Duration
 	warmup                 time.Duration
 	bcryptCost             int
@@ -71,8 +73,10 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	fs.IntVar(&s.growthBig, "growth-big", 100_000, "sessions in the growth check's database at the end")
 	fs.IntVar(&s.growthConc, "growth-c", 8, "concurrency of the growth check")
 	conc := fs.String("c", "1,8,64", "concurrencies of the session, me and sessions scenarios and their baselines")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "the phases to run, in this order whatever the list's")
 	loginConc := fs.String("login-c", "2,8,32", "concurrencies of the login scenario")
 	fs.IntVar(&s.floodConc, "flood-c", 8, "concurrent logins of the flood that runs under the session scenario")
+	fs.IntVar(&s.memoryRuns, "memory-runs", 3, "runs of session at the highest c on the one-process server, for its RSS")
 	fs.DurationVar(&s.span, "d", 2*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&s.loginSpan, "login-d", 4*time.Second, "measured duration of each login scenario (bcrypt makes them slow)")
 	fs.DurationVar(&s.warmup, "warmup", 300*time.Millisecond, "unmeasured warm-up before each scenario")
@@ -96,6 +100,12 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	if s.loginConc, err = intList(*loginConc); err != nil {
 		return nil, fmt.Errorf("-login-c: %w", err)
 	}
+	for _, p := range strings.Split(*phases, ",") {
+		if p = strings.TrimSpace(p); !contains(allPhases, p) {
+			return nil, fmt.Errorf("-phases: unknown phase %q (known: %s)", p, strings.Join(allPhases, ", "))
+		}
+		s.phases = append(s.phases, p)
+	}
 	if s.smoke {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -108,8 +118,8 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 		return nil, fmt.Errorf("-sessions must be at least %d", listed)
 	case s.growthSmall < 1 || s.growthBig < s.growthSmall:
 		return nil, errors.New("need 1 ≤ -growth-small ≤ -growth-big")
-	case s.growthConc < 1 || s.floodConc < 1 || s.maxRequests < 1:
-		return nil, errors.New("-growth-c, -flood-c and -max-requests must be positive")
+	case s.growthConc < 1 || s.floodConc < 1 || s.maxRequests < 1 || s.memoryRuns < 1:
+		return nil, errors.New("-growth-c, -flood-c, -memory-runs and -max-requests must be positive")
 	case s.span <= 0 || s.loginSpan <= 0 || s.warmup < 0:
 		return nil, errors.New("durations must be positive")
 	}

@@ -222,6 +222,29 @@ func kB(v []byte) uint64 {
 	return n << 10
 }
 
+// machineBusy returns the CPU seconds all processes have used since boot
+// (every state of /proc/stat's cpu line but idle and iowait).
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy uint64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, _ := strconv.ParseUint(v, 10, 64)
+		busy += n
+	}
+	return float64(busy) / clockTicks
+}
+
 // selfCPU returns the CPU seconds the bench process itself has used.
 func selfCPU() float64 {
 	var ru syscall.Rusage

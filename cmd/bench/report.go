@@ -94,7 +94,12 @@ func report(r *results) string {
 	}
 	w("%s, run %s, took %v.\n\n", title, r.started.UTC().Format("2006-01-02 15:04 UTC"), r.elapsed.Round(time.Second))
 	w("- **Machine**: %d cores (%s), %s, load average %s at the start. ", m.cores, m.cpu, m.goVersion, m.loadavg)
-	w("The server and the database engine are child processes of the load generator, which shares their cores.\n")
+	w("The server and the database engine are child processes of the load generator, which shares their cores. ")
+	var other, wall float64
+	for _, x := range r.rows {
+		other, wall = other+x.use.cpuOther, wall+x.use.wall.Seconds()
+	}
+	w("Other processes took %.0f%% of the machine's CPU during the measurements.\n", 100*ratioOf(other, wall*float64(m.cores)))
 	w("- **Database**: %s.\n", r.database)
 	w("- **Settings**: %d users, %d sessions (one user with %d), growth check %d → %d sessions at c=%d; "+
 		"%v per scenario after a %v warm-up (logins %v); bcrypt cost %d; login flood of %d clients; "+
@@ -102,18 +107,20 @@ func report(r *results) string {
 		cfg.users, cfg.sessions, listed, cfg.growthSmall, cfg.growthBig, cfg.growthConc,
 		cfg.span, cfg.warmup, cfg.loginSpan, cfg.bcryptCost, cfg.floodConc, sessionTTL, r.touchInterval)
 
-	w("| scenario | c | n | req/s | p50 | p99 | errors | vs baseline | RSS MiB server + engine (peak) | CPU s server / engine / bench | DB reads/req, writes |\n")
-	w("|---|--:|--:|--:|--:|--:|--:|---|--:|---|---|\n")
+	w("| scenario | c | n | req/s | p50 | p99 | errors | vs baseline | RSS MiB server + engine (peak) | CPU s server / engine / bench / other | CPU ms/req | DB reads/req, writes |\n")
+	w("|---|--:|--:|--:|--:|--:|--:|---|--:|---|--:|---|\n")
 	for _, x := range r.rows {
-		w("| %s | %d | %d | %.0f | %s | %s | %d | %s | %s | %.2f / %.2f / %.2f | %s |\n",
+		w("| %s | %d | %d | %.0f | %s | %s | %d | %s | %s | %.2f / %.2f / %.2f / %.2f | %.3f | %s |\n",
 			x.name, x.conc, len(x.res.lat), x.res.rate(), ms(x.res.pct(.5)), ms(x.res.pct(.99)),
-			x.res.errors+floodErrors(x), x.vs, rssCell(x.use), x.use.cpuServer, x.use.cpuEngine, x.use.cpuBench, dbCell(x))
+			x.res.errors+floodErrors(x), x.vs, rssCell(x.use), x.use.cpuServer, x.use.cpuEngine, x.use.cpuBench, x.use.cpuOther, 1000*cpuPerReq(x), dbCell(x))
 	}
 	w("\nn: measured answers (a client's requests after the warm-up, not its first). req/s: c ÷ mean latency " +
 		"(Little's law for c closed-loop clients; the answers per second when requests are short). errors: every " +
 		"failed request, warm-up and the flood's included (non-200, GraphQL error, or an unexpected answer). RSS: the " +
 		"largest sampled VmRSS of each process during the scenario, and in parentheses the sum of their VmHWM (peak " +
-		"since start). CPU: seconds used during the scenario. DB: commands counted by serverStatus (finds per request, " +
+		"since start). CPU: seconds used during the scenario by the server, the engine, the load generator and every " +
+		"other process on the machine (noise); CPU ms/req: the first three per request sent, a cost that noise " +
+		"disturbs less than rates. DB: commands counted by serverStatus (finds per request, " +
 		"then inserts + updates + deletes).\n\n")
 
 	w("## Targets (issue 4)\n\n| target | measured | met |\n|---|---|---|\n")
@@ -139,6 +146,19 @@ func report(r *results) string {
 		}
 	}
 	return sb.String()
+}
+
+// cpuPerReq is the CPU seconds server, engine and load generator spent per
+// request sent (the flood's included, if any).
+func cpuPerReq(x *row) float64 {
+	n := x.res.sent
+	if x.flood != nil {
+		n += x.flood.sent
+	}
+	if n == 0 {
+		return 0
+	}
+	return (x.use.cpuServer + x.use.cpuEngine + x.use.cpuBench) / float64(n)
 }
 
 func rssCell(u usage) string {
@@ -178,7 +198,8 @@ func targets(r *results) []verdict {
 			}
 			q := ratioOf(x.res.rate(), base.res.rate())
 			add(q >= readTarget && x.res.errors == 0, fmt.Sprintf("`%s` c=%d ≥ %.1f× raw look-up, no errors", name, c, readTarget),
-				"%.2f× (%.0f vs %.0f/s), %d errors", q, x.res.rate(), base.res.rate(), x.res.errors)
+				"%.2f× (%.0f vs %.0f/s), %d errors; CPU per request %.2f× the raw look-up's", q, x.res.rate(), base.res.rate(),
+				x.res.errors, ratioOf(cpuPerReq(x), cpuPerReq(base)))
 		}
 	}
 	for _, wc := range r.writes {

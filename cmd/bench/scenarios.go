@@ -20,7 +20,10 @@ type population struct {
 	seen   time.Time // when they were last seen (seeded or refreshed)
 }
 
-// runAll runs every scenario in order. On error it returns what it measured
+// allPhases are the groups of scenarios, in the order they run.
+var allPhases = []string{"reads", "writes", "logins", "lists", "growth", "memory"}
+
+// runAll runs the phases in order. On error it returns what it measured
 // so far, with the error.
 func (b *bench) runAll(ctx context.Context) (*results, error) {
 	res := newResults(b.cfg)
@@ -37,10 +40,15 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, phase := range []func(context.Context, *results, *population) error{
-		b.reads, b.writeChecks, b.logins, b.lists, b.growth, b.memory,
-	} {
-		if err := phase(ctx, res, pop); err != nil {
+	phases := map[string]func(context.Context, *results, *population) error{
+		"reads": b.reads, "writes": b.writeChecks, "logins": b.logins, "lists": b.lists,
+		"growth": b.growth, "memory": b.memory,
+	}
+	for _, name := range allPhases {
+		if !contains(b.cfg.phases, name) {
+			continue
+		}
+		if err := phases[name](ctx, res, pop); err != nil {
 			res.notes = append(res.notes, "run stopped early: "+err.Error())
 			return res, err
 		}
