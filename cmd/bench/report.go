@@ -107,6 +107,22 @@ func report(r *results) string {
 		cfg.users, cfg.sessions, listed, cfg.growthSmall, cfg.growthBig, cfg.growthConc,
 		cfg.span, cfg.warmup, cfg.loginSpan, cfg.bcryptCost, cfg.floodConc, sessionTTL, r.touchInterval)
 
+	w("## Results\n\n| scenario | c | req/s | p50 | p99 | errors | vs baseline |\n|---|--:|--:|--:|--:|--:|---|\n")
+	for _, x := range r.rows {
+		w("| %s | %d | %.0f | %s | %s | %d | %s |\n", x.name, x.conc, x.res.rate(), ms(x.res.pct(.5)), ms(x.res.pct(.99)),
+			x.res.errors+floodErrors(x), x.vs)
+	}
+	w("\n")
+	w("## Targets (issue 4)\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range targets(r) {
+		met := "yes"
+		if !t.ok {
+			met = "**no**"
+		}
+		w("| %s | %s | %s |\n", t.target, t.measured, met)
+	}
+	w("\n")
+	w("## Details\n\n")
 	w("| scenario | c | n | req/s | p50 | p99 | errors | vs baseline | RSS MiB server + engine (peak) | CPU s server / engine / bench / other | CPU ms/req | DB reads/req, writes |\n")
 	w("|---|--:|--:|--:|--:|--:|--:|---|--:|---|--:|---|\n")
 	for _, x := range r.rows {
@@ -123,24 +139,17 @@ func report(r *results) string {
 		"disturbs less than rates. DB: commands counted by serverStatus (finds per request, " +
 		"then inserts + updates + deletes).\n\n")
 
-	w("## Targets (issue 4)\n\n| target | measured | met |\n|---|---|---|\n")
-	for _, t := range targets(r) {
-		met := "yes"
-		if !t.ok {
-			met = "**no**"
-		}
-		w("| %s | %s | %s |\n", t.target, t.measured, met)
-	}
 	if len(r.sweeps) > 0 {
-		w("\n## The sweeper\n\nOne pass of the expired-session sweeper (storage's `DeleteExpiredSessions`, a `DeleteMany` on " +
+		w("## The sweeper\n\nOne pass of the expired-session sweeper (storage's `DeleteExpiredSessions`, a `DeleteMany` on " +
 			"`expiresAt ≤ now` run every `SWEEP_INTERVAL`, 1m by default) with nothing to delete; the server gives it `DB_TIMEOUT` (5s by default):\n\n")
 		w("| sessions | took | engine CPU s |\n|--:|--:|--:|\n")
 		for _, s := range r.sweeps {
 			w("| %d | %s | %.2f |\n", s.sessions, ms(s.took), s.cpuEngine)
 		}
+		w("\n")
 	}
 	if len(r.notes) > 0 {
-		w("\n## Notes\n\n")
+		w("## Notes\n\n")
 		for _, n := range r.notes {
 			w("- %s\n", n)
 		}

@@ -113,35 +113,38 @@ const sessionsCollection = "sessions"
 
 const bulkBatch = 1000
 
-// seedSessionsBulk is seedSessions through the driver's InsertMany.
+// seedSessionsBulk is seedSessions through the driver's InsertMany, two
+// batches in flight (the engine converts documents on one core per
+// request; SQLite writes one transaction at a time).
 func seedSessionsBulk(ctx context.Context, st *storage.Store, coll *mongo.Collection, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	var first *storage.Session
-	docs := make([]any, 0, bulkBatch)
-	for i := 0; i < n; {
-		docs = docs[:0]
-		for ; i < n && len(docs) < bulkBatch; i++ {
-			tok := auth.NewToken()
-			set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
-			s := newSession(owners[i%len(owners)], tok, now, now.Add(ttl))
-			if first == nil {
-				first = s
-			}
+	sessions := make([]*storage.Session, n)
+	for i := range sessions {
+		tok := auth.NewToken()
+		set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
+		sessions[i] = newSession(owners[i%len(owners)], tok, now, now.Add(ttl))
+	}
+	batches := (n + bulkBatch - 1) / bulkBatch
+	err := parallelN(ctx, 2, batches, func(ctx context.Context, b int) error {
+		docs := make([]any, 0, bulkBatch)
+		for _, s := range sessions[b*bulkBatch : min((b+1)*bulkBatch, n)] {
 			docs = append(docs, sessionDoc(*s))
 		}
 		if _, err := coll.InsertMany(ctx, docs); err != nil {
-			return set, fmt.Errorf("insert sessions: %w", err)
+			return fmt.Errorf("insert sessions: %w", err)
 		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		return set, err
 	}
-	if first != nil {
-		got, err := st.SessionByID(ctx, first.ID)
-		if err != nil {
-			return set, fmt.Errorf("read back a bulk-seeded session: %w", err)
-		}
-		if diff := cmp.Diff(first, got); diff != "" {
-			return set, fmt.Errorf("bulk-seeded sessions differ from storage's (update sessionDoc) (-seeded +read):\n%s", diff)
-		}
+	got, err := st.SessionByID(ctx, sessions[0].ID)
+	if err != nil {
+		return set, fmt.Errorf("read back a bulk-seeded session: %w", err)
+	}
+	if diff := cmp.Diff(sessions[0], got); diff != "" {
+		return set, fmt.Errorf("bulk-seeded sessions differ from storage's (update sessionDoc) (-seeded +read):\n%s", diff)
 	}
 	return set, nil
 }
@@ -153,11 +156,16 @@ const seedWorkers = 8
 // parallel calls fn for 0 ≤ i < n on seedWorkers goroutines and returns the
 // first error, after which it stops handing out work.
 func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	return parallelN(ctx, seedWorkers, n, fn)
+}
+
+// parallelN is parallel on the given number of goroutines.
+func parallelN(ctx context.Context, workers, n int, fn func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(seedWorkers, n) {
+	for range min(workers, n) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
