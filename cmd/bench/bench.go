@@ -33,10 +33,11 @@ type bench struct {
 	raw    *mongo.Client  // the baselines' own driver client
 }
 
-// Database names: the read scenarios', and the growth check's.
-const (
-	mainDB   = "bench"
-	growthDB = "bench_growth"
+// Database names, unique to the run: with MONGODB_URI the bench drops
+// what it created, and must never meet a database it did not.
+var (
+	mainDB   = fmt.Sprintf("gatehouse_bench_%d", time.Now().UnixNano()%1e9)
+	growthDB = mainDB + "_growth"
 )
 
 // start builds gatehouse, starts the engine (unless MONGODB_URI) and opens
