@@ -136,6 +136,29 @@ func (b *bench) startServer(ctx context.Context, env map[string]string) error {
 	return nil
 }
 
+// serving is a server on a database, with the bench's store on it.
+type serving struct {
+	server *child
+	gql    *gqlClient
+	store  *storage.Store
+	db     string
+}
+
+// attach makes s the server and database the bench measures and returns
+// the previous ones; attach(serving{}) detaches them, so that the next
+// useDatabase leaves them running.
+func (b *bench) attach(s serving) serving {
+	prev := serving{b.server, b.gql, b.store, b.db}
+	b.server, b.gql, b.store, b.db = s.server, s.gql, s.store, s.db
+	return prev
+}
+
+// collection is the sessions collection of the current database, through
+// the baselines' client.
+func (b *bench) collection() *mongo.Collection {
+	return b.raw.Database(b.db).Collection(sessionsCollection)
+}
+
 // indexed waits for the engine's _id indexes on the current database.
 func (b *bench) indexed(ctx context.Context) error {
 	if b.engine == nil {

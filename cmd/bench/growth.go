@@ -11,79 +11,96 @@ import (
 	"gatehouse/storage"
 )
 
-// growth measures the session scenario on a database of growth-small
-// sessions, then of growth-big, each beside its raw look-up, and times one
-// pass of the sweeper at each size.
+// growth compares the session scenario on a database of growth-big
+// sessions with one of growth-small, each beside its raw look-up. Each
+// size has its own database and server, seeded first (big, then small),
+// so that the four measurements run back to back and see the same noise.
+// It then times one pass of the sweeper at each size.
 func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 	cfg := b.cfg
-	if err := b.useDatabase(ctx, growthDB); err != nil {
-		return err
-	}
-	owners, err := seedUsers(ctx, b.store, "growth-user", 100, 4)
-	if err != nil {
-		return fmt.Errorf("seed growth users: %w", err)
-	}
-	coll := b.raw.Database(b.db).Collection(sessionsCollection)
-	set, err := seedSessionsBulk(ctx, b.store, coll, owners, cfg.growthSmall, sessionTTL)
-	if err != nil {
-		return fmt.Errorf("seed growth sessions: %w", err)
-	}
-	if err := b.indexed(ctx); err != nil {
-		return err
-	}
-	c := cfg.growthConc
-	// A new database is new SQLite connections and statements in the
-	// engine: warm them up unmeasured, so that the small size is not
-	// measured cold and the big one warm.
-	rawOp := rawLookup(coll, set.ids, uniform(len(set.ids)))
-	sessionOp := b.gqlOp(sessionQuery, bearers(set.tokens), sessionWant, nil)
-	warm := window{warmup: cfg.span / 2, max: cfg.maxRequests}
-	for _, do := range []op{rawOp, sessionOp} {
-		if r := drive(ctx, c, warm, do); r.errors > 0 {
-			return fmt.Errorf("growth warm-up: %d errors (first: %s)", r.errors, r.firstErr)
-		}
-	}
-	for i, n := range []int{cfg.growthSmall, cfg.growthBig} {
-		if i == 1 {
-			t0 := time.Now()
-			more, err := seedSessionsBulk(ctx, b.store, coll, owners, n-cfg.growthSmall, sessionTTL)
-			if err != nil {
-				return fmt.Errorf("seed growth sessions: %w", err)
+	sizes := [2]int{cfg.growthSmall, cfg.growthBig}
+	var served [2]serving
+	var sets [2]sessionSet
+	defer func() { // stop the detached server; the current one stops later
+		for _, s := range served {
+			if s.server != nil && s.server != b.server {
+				prev := b.attach(s)
+				b.stopServer()
+				b.attach(prev)
 			}
-			res.growthSeed = time.Since(t0)
-			b.progress("seeded %d more sessions in %v", n-cfg.growthSmall, res.growthSeed.Round(time.Millisecond))
-			set.tokens = append(set.tokens, more.tokens...)
-			set.ids = append(set.ids, more.ids...)
 		}
+	}()
+	for _, i := range []int{1, 0} {
+		if err := b.useDatabase(ctx, fmt.Sprintf("%s_%d", growthDB, sizes[i])); err != nil {
+			return err
+		}
+		served[i] = serving{b.server, b.gql, b.store, b.db}
+		owners, err := seedUsers(ctx, b.store, "growth-user", 100, 4)
+		if err != nil {
+			return fmt.Errorf("seed growth users: %w", err)
+		}
+		t0 := time.Now()
+		sets[i], err = seedSessionsBulk(ctx, b.store, b.collection(), owners, sizes[i], sessionTTL)
+		if err != nil {
+			return fmt.Errorf("seed growth sessions: %w", err)
+		}
+		if i == 1 {
+			res.growthSeed = time.Since(t0)
+			b.progress("seeded %d sessions in %v", sizes[i], res.growthSeed.Round(time.Millisecond))
+		}
+		if err := b.indexed(ctx); err != nil {
+			return err
+		}
+		b.attach(serving{}) // detach: the next useDatabase must not stop it
+	}
+
+	c := cfg.growthConc
+	raws, sessions := [2]op{}, [2]op{}
+	for i := range sizes {
+		b.attach(served[i])
+		raws[i] = rawLookup(b.collection(), sets[i].ids, uniform(len(sets[i].ids)))
+		sessions[i] = b.gqlOp(sessionQuery, bearers(sets[i].tokens), sessionWant, nil)
+		// A new database is new SQLite connections and statements in the
+		// engine: warm them up unmeasured.
+		warm := window{warmup: cfg.span / 2, max: cfg.maxRequests}
+		for _, do := range []op{raws[i], sessions[i]} {
+			if r := drive(ctx, c, warm, do); r.errors > 0 {
+				return fmt.Errorf("growth warm-up: %d errors (first: %s)", r.errors, r.firstErr)
+			}
+		}
+	}
+	for i, n := range sizes {
+		b.attach(served[i])
 		label := fmt.Sprintf("%d sessions", n)
-		raw, err := b.load(ctx, res, "growth: raw look-up, "+label, c, cfg.span,
-			rawLookup(coll, set.ids, uniform(len(set.ids))))
+		raw, err := b.load(ctx, res, "growth: raw look-up, "+label, c, cfg.span, raws[i])
 		if err != nil {
 			return err
 		}
-		sess, err := b.load(ctx, res, "growth: session, "+label, c, cfg.span,
-			b.gqlOp(sessionQuery, bearers(set.tokens), sessionWant, nil))
+		sess, err := b.load(ctx, res, "growth: session, "+label, c, cfg.span, sessions[i])
 		if err != nil {
 			return err
 		}
 		sess.vs = ratio(sess, raw, "raw look-up")
 		res.growthRaw[i], res.growthSession[i] = raw, sess
-		if err := b.sweep(ctx, res, coll, n); err != nil {
-			return err
-		}
 	}
 	small, big := res.growthSession[0], res.growthSession[1]
 	big.vs += fmt.Sprintf("; %.2f× at %d", ratioOf(big.res.rate(), small.res.rate()), cfg.growthSmall)
 	rs, rb := res.growthRaw[0], res.growthRaw[1]
 	rb.vs = fmt.Sprintf("%.2f× at %d", ratioOf(rb.res.rate(), rs.res.rate()), cfg.growthSmall)
 	if big.use.db.writes > 0 {
-		res.notes = append(res.notes, fmt.Sprintf("Seeding the growth database took %v: some of its sessions "+
-			"were due for a touch during the big measurement (%d writes).", res.growthSeed.Round(time.Second), big.use.db.writes))
+		res.notes = append(res.notes, fmt.Sprintf("Seeding the big growth database took %v: some of its sessions "+
+			"were due for a touch during its measurement (%d writes).", res.growthSeed.Round(time.Second), big.use.db.writes))
 	}
-	// The growth database has served its purpose; the memory phase should
-	// not open it.
-	if err := b.store.Drop(ctx); err != nil {
-		return fmt.Errorf("drop %s: %w", growthDB, err)
+	// Time the sweeper, then drop both databases: the memory phase should
+	// not open them.
+	for i, n := range sizes {
+		b.attach(served[i])
+		if err := b.sweep(ctx, res, b.collection(), n); err != nil {
+			return err
+		}
+		if err := b.store.Drop(ctx); err != nil {
+			return fmt.Errorf("drop %s: %w", b.db, err)
+		}
 	}
 	return nil
 }
