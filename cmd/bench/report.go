@@ -1,0 +1,286 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Targets of issue 4.
+const (
+	readTarget   = 0.6  // session and me rate ÷ raw look-up rate, at c > 1
+	loginTarget  = 0.9  // login rate ÷ bcrypt ceiling
+	floodTarget  = 2.0  // session p99 under a login flood ÷ without
+	growthTarget = 0.65 // session rate at growth-big ÷ at growth-small
+	rssTarget    = 128 << 20
+	rssGrowth    = 1.10 // RSS after the last run ÷ after the first
+)
+
+// row is one measured load.
+type row struct {
+	name  string
+	conc  int
+	res   *loadResult
+	use   usage
+	vs    string      // how it compares with its baseline
+	flood *loadResult // the login flood that ran alongside, if any
+}
+
+// writeCheck is a stream of session requests on one session, and the
+// database writes it caused.
+type writeCheck struct {
+	*row
+	age           time.Duration // how long ago the session was last seen when the stream began
+	before, after time.Time     // its lastSeenAt
+}
+
+// sweepCost is one pass of the sweeper over a database of sessions.
+type sweepCost struct {
+	sessions  int
+	took      time.Duration
+	cpuEngine float64
+}
+
+// results is everything a run measured.
+type results struct {
+	cfg      *settings
+	machine  machine
+	database string
+	started  time.Time
+	elapsed  time.Duration
+	rows     []*row // in the order they ran
+	notes    []string
+
+	raw, rawList, session, me, sessions map[int]*row
+	login, flood, bcrypt                map[int]*row // bcrypt: the ceiling measured beside each login
+	writes                              []*writeCheck
+	touchInterval                       time.Duration
+	growthRaw, growthSession            [2]*row // small, big
+	growthSeed                          time.Duration
+	sweeps                              []sweepCost
+	oneProcess                          []*row // the memory runs
+}
+
+func newResults(cfg *settings) *results {
+	return &results{
+		cfg: cfg, machine: describeMachine(), started: time.Now(),
+		raw: map[int]*row{}, rawList: map[int]*row{}, session: map[int]*row{}, me: map[int]*row{},
+		sessions: map[int]*row{}, login: map[int]*row{}, flood: map[int]*row{}, bcrypt: map[int]*row{},
+		touchInterval: min(time.Minute, sessionTTL/2), // auth's rule
+	}
+}
+
+// failed counts the failed requests of the whole run.
+func (r *results) failed() int {
+	n := 0
+	for _, x := range r.rows {
+		n += x.res.errors + floodErrors(x)
+	}
+	return n
+}
+
+// report renders the results as Markdown.
+func report(r *results) string {
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	cfg, m := r.cfg, r.machine
+
+	w("# gatehouse benchmark\n\n")
+	title := "`go run ./cmd/bench`"
+	if cfg.smoke {
+		title = "`go run ./cmd/bench -smoke` (sizes and durations too small to mean anything)"
+	}
+	w("%s, run %s, took %v.\n\n", title, r.started.UTC().Format("2006-01-02 15:04 UTC"), r.elapsed.Round(time.Second))
+	w("- **Machine**: %d cores (%s), %s, load average %s at the start. ", m.cores, m.cpu, m.goVersion, m.loadavg)
+	w("The server and the database engine are child processes of the load generator, which shares their cores. ")
+	var other, wall float64
+	for _, x := range r.rows {
+		other, wall = other+x.use.cpuOther, wall+x.use.wall.Seconds()
+	}
+	w("Other processes took %.0f%% of the machine's CPU during the measurements.\n", 100*ratioOf(other, wall*float64(m.cores)))
+	w("- **Database**: %s.\n", r.database)
+	w("- **Settings**: %d users, %d sessions (one user with %d), growth check %d → %d sessions at c=%d; "+
+		"%v per scenario after a %v warm-up (logins %v); bcrypt cost %d; login flood of %d clients; "+
+		"session TTL %v (a use writes at most once per %v).\n\n",
+		cfg.users, cfg.sessions, listed, cfg.growthSmall, cfg.growthBig, cfg.growthConc,
+		cfg.span, cfg.warmup, cfg.loginSpan, cfg.bcryptCost, cfg.floodConc, sessionTTL, r.touchInterval)
+
+	w("## Results\n\n| scenario | c | req/s | p50 | p99 | errors | vs baseline |\n|---|--:|--:|--:|--:|--:|---|\n")
+	for _, x := range r.rows {
+		w("| %s | %d | %.0f | %s | %s | %d | %s |\n", x.name, x.conc, x.res.rate(), ms(x.res.pct(.5)), ms(x.res.pct(.99)),
+			x.res.errors+floodErrors(x), x.vs)
+	}
+	w("\n")
+	w("## Targets (issue 4)\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range targets(r) {
+		met := "yes"
+		if !t.ok {
+			met = "**no**"
+		}
+		w("| %s | %s | %s |\n", t.target, t.measured, met)
+	}
+	w("\n")
+	w("## Details\n\n")
+	w("| scenario | c | n | req/s | p50 | p99 | errors | vs baseline | RSS MiB server + engine (peak) | CPU s server / engine / bench / other | CPU ms/req | DB reads/req, writes |\n")
+	w("|---|--:|--:|--:|--:|--:|--:|---|--:|---|--:|---|\n")
+	for _, x := range r.rows {
+		w("| %s | %d | %d | %.0f | %s | %s | %d | %s | %s | %.2f / %.2f / %.2f / %.2f | %.3f | %s |\n",
+			x.name, x.conc, len(x.res.lat), x.res.rate(), ms(x.res.pct(.5)), ms(x.res.pct(.99)),
+			x.res.errors+floodErrors(x), x.vs, rssCell(x.use), x.use.cpuServer, x.use.cpuEngine, x.use.cpuBench, x.use.cpuOther, 1000*cpuPerReq(x), dbCell(x))
+	}
+	w("\nn: measured answers (a client's requests after the warm-up, not its first). req/s: c ÷ mean latency " +
+		"(Little's law for c closed-loop clients; the answers per second when requests are short). errors: every " +
+		"failed request, warm-up and the flood's included (non-200, GraphQL error, or an unexpected answer). RSS: the " +
+		"largest sampled VmRSS of each process during the scenario, and in parentheses the sum of their VmHWM (peak " +
+		"since start). CPU: seconds used during the scenario by the server, the engine, the load generator and every " +
+		"other process on the machine (noise); CPU ms/req: the first three per request sent, a cost that noise " +
+		"disturbs less than rates. DB: commands counted by serverStatus (finds per request, " +
+		"then inserts + updates + deletes).\n\n")
+
+	if len(r.sweeps) > 0 {
+		w("## The sweeper\n\nOne pass of the expired-session sweeper (storage's `DeleteExpiredSessions`, a `DeleteMany` on " +
+			"`expiresAt ≤ now` run every `SWEEP_INTERVAL`, 1m by default) with nothing to delete; the server gives it `DB_TIMEOUT` (5s by default):\n\n")
+		w("| sessions | took | engine CPU s |\n|--:|--:|--:|\n")
+		for _, s := range r.sweeps {
+			w("| %d | %s | %.2f |\n", s.sessions, ms(s.took), s.cpuEngine)
+		}
+		w("\n")
+	}
+	if len(r.notes) > 0 {
+		w("## Notes\n\n")
+		for _, n := range r.notes {
+			w("- %s\n", n)
+		}
+	}
+	return sb.String()
+}
+
+// cpuPerReq is the CPU seconds server, engine and load generator spent per
+// request sent (the flood's included, if any).
+func cpuPerReq(x *row) float64 {
+	n := x.res.sent
+	if x.flood != nil {
+		n += x.flood.sent
+	}
+	if n == 0 {
+		return 0
+	}
+	return (x.use.cpuServer + x.use.cpuEngine + x.use.cpuBench) / float64(n)
+}
+
+func rssCell(u usage) string {
+	if u.rssEngine == 0 {
+		return fmt.Sprintf("%.0f (%.0f)", mib(u.rssServer), mib(u.hwm))
+	}
+	return fmt.Sprintf("%.0f + %.0f = %.0f (%.0f)", mib(u.rssServer), mib(u.rssEngine), mib(u.rss), mib(u.hwm))
+}
+
+func dbCell(x *row) string {
+	if !x.use.counted {
+		return "–"
+	}
+	reads := 0.0
+	if x.res.sent > 0 {
+		reads = float64(x.use.db.reads) / float64(x.res.sent)
+	}
+	return fmt.Sprintf("%.2f, %d", reads, x.use.db.writes)
+}
+
+type verdict struct {
+	target, measured string
+	ok               bool
+}
+
+func targets(r *results) []verdict {
+	var out []verdict
+	add := func(ok bool, target, format string, args ...any) {
+		out = append(out, verdict{target, fmt.Sprintf(format, args...), ok})
+	}
+	for _, name := range []string{"session", "me"} {
+		rows := map[string]map[int]*row{"session": r.session, "me": r.me}[name]
+		for _, c := range r.cfg.conc {
+			x, base := rows[c], r.raw[c]
+			if c == 1 || x == nil || base == nil {
+				continue
+			}
+			q := ratioOf(x.res.rate(), base.res.rate())
+			add(q >= readTarget && x.res.errors == 0, fmt.Sprintf("`%s` c=%d ≥ %.1f× raw look-up, no errors", name, c, readTarget),
+				"%.2f× (%.0f vs %.0f/s), %d errors; CPU per request %.2f× the raw look-up's", q, x.res.rate(), base.res.rate(),
+				x.res.errors, ratioOf(cpuPerReq(x), cpuPerReq(base)))
+		}
+	}
+	for _, wc := range r.writes {
+		allowed := int64(0)
+		if wc.age > 0 {
+			allowed = 1
+		}
+		add(wc.use.db.updates <= allowed && wc.res.errors == 0,
+			fmt.Sprintf("a stream on one session last seen %v ago writes ≤ %d time(s)", wc.age, allowed),
+			"%d update(s) for %d requests at c=%d", wc.use.db.updates, wc.res.sent, wc.conc)
+	}
+	for _, c := range r.cfg.loginConc {
+		x, ceil := r.login[c], r.bcrypt[c]
+		if x == nil || ceil == nil {
+			continue
+		}
+		q := ratioOf(x.res.rate(), ceil.res.rate())
+		h := ceil.res.pct(.5)
+		hashes := ratioOf(x.res.pct(.99).Seconds(), h.Seconds())
+		bound := loginBound(c, r.machine.cores)
+		add(q >= loginTarget && x.res.errors == 0 && hashes <= bound,
+			fmt.Sprintf("`login` c=%d ≥ %.1f× bcrypt ceiling, no errors, p99 ≤ %.0f hash times", c, loginTarget, bound),
+			"%.2f× (%.1f vs %.1f/s), %d errors, p99 %s = %.1f hash times of %s; CPU per login %.2f× a hash's",
+			q, x.res.rate(), ceil.res.rate(), x.res.errors, ms(x.res.pct(.99)), hashes, ms(h),
+			ratioOf(cpuPerReq(x), cpuPerReq(ceil)))
+	}
+	for _, c := range r.cfg.conc {
+		x, base := r.flood[c], r.session[c]
+		if x == nil || base == nil {
+			continue
+		}
+		q := ratioOf(x.res.pct(.99).Seconds(), base.res.pct(.99).Seconds())
+		add(q <= floodTarget && x.res.errors+floodErrors(x) == 0,
+			fmt.Sprintf("`session` c=%d p99 under a login flood ≤ %.0f× without", c, floodTarget),
+			"%.2f× (%s vs %s)", q, ms(x.res.pct(.99)), ms(base.res.pct(.99)))
+	}
+	if s, b := r.growthSession[0], r.growthSession[1]; s != nil && b != nil {
+		q := ratioOf(b.res.rate(), s.res.rate())
+		rq := ratioOf(r.growthRaw[1].res.rate(), r.growthRaw[0].res.rate())
+		add(q >= growthTarget && b.res.errors == 0,
+			fmt.Sprintf("`session` rate at %d sessions ≥ %.2f× at %d", r.cfg.growthBig, growthTarget, r.cfg.growthSmall),
+			"%.2f× (%.0f vs %.0f/s); the raw look-up's: %.2f×", q, b.res.rate(), s.res.rate(), rq)
+	}
+	if n := len(r.oneProcess); n > 0 {
+		var peak uint64
+		for _, x := range r.oneProcess {
+			peak = max(peak, x.use.rss)
+		}
+		add(peak <= rssTarget, fmt.Sprintf("RSS of the one process (server + embedded engine) under `session` c=%d ≤ %d MiB",
+			r.oneProcess[0].conc, rssTarget>>20), "%.0f MiB (largest sample over %d runs)", mib(peak), n)
+		first, last := r.oneProcess[0].use.rss, r.oneProcess[n-1].use.rss
+		q := ratioOf(float64(last), float64(first))
+		add(q <= rssGrowth, fmt.Sprintf("no RSS growth across repeated runs (≤ +%.0f%%)", (rssGrowth-1)*100),
+			"%.0f → %.0f MiB over %d runs (%+.0f%%)", mib(first), mib(last), n, (q-1)*100)
+	}
+	return out
+}
+
+func floodErrors(x *row) int {
+	if x.flood == nil {
+		return 0
+	}
+	return x.flood.errors
+}
+
+func ms(d time.Duration) string {
+	f := float64(d) / float64(time.Millisecond)
+	switch {
+	case f >= 100:
+		return fmt.Sprintf("%.0f ms", f)
+	case f >= 10:
+		return fmt.Sprintf("%.1f ms", f)
+	}
+	return fmt.Sprintf("%.2f ms", f)
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", to check the engine's indexes
+
+	"gatehouse/auth"
+	"gatehouse/internal/embedded"
+	"gatehouse/storage"
+)
+
+// The database is filled directly through storage, as the server would fill
+// it, without spending a bcrypt hash or an HTTP request per row.
+
+// benchPassword is every seeded user's password.
+const benchPassword = "bench password 0123456789"
+
+// listed is how many sessions the user of the "sessions" scenario has.
+const listed = 10
+
+// seedUsers creates n users named bench-user-<i>, all with one password
+// hash at cost (the hash is computed once: every login still pays a full
+// bcrypt comparison at that cost).
+func seedUsers(ctx context.Context, st *storage.Store, prefix string, n, cost int) ([]*storage.User, error) {
+	hash, err := auth.HashPassword(benchPassword, cost)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	users := make([]*storage.User, n)
+	for i := range users {
+		name, key, err := auth.NormalizeUsername(fmt.Sprintf("%s-%d", prefix, i))
+		if err != nil {
+			return nil, err
+		}
+		users[i] = &storage.User{Key: key, ID: auth.NewID(), Name: name, PasswordHash: hash, CreatedAt: now}
+	}
+	return users, parallel(ctx, n, func(ctx context.Context, i int) error {
+		return st.CreateUser(ctx, users[i])
+	})
+}
+
+// sessionSet is the credentials of seeded sessions.
+type sessionSet struct {
+	tokens []string // bearer tokens
+	ids    []string // the sessions' ids (their _id)
+}
+
+// seedSessions creates n sessions owned round-robin by owners, last seen
+// now, expiring after ttl, with real tokens.
+func seedSessions(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
+	set := sessionSet{tokens: make([]string, n), ids: make([]string, n)}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	err := parallel(ctx, n, func(ctx context.Context, i int) error {
+		u := owners[i%len(owners)]
+		tok := auth.NewToken()
+		set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
+		return st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl)))
+	})
+	return set, err
+}
+
+func newSession(u *storage.User, tok auth.Token, seen, expires time.Time) *storage.Session {
+	return &storage.Session{
+		ID:            tok.SessionID,
+		SecretHash:    tok.Digest(),
+		UserID:        u.ID,
+		UserKey:       u.Key,
+		UserName:      u.Name,
+		UserCreatedAt: u.CreatedAt,
+		Data:          `{"theme":"dark"}`,
+		CreatedAt:     seen,
+		LastSeenAt:    seen,
+		ExpiresAt:     expires,
+		UserAgent:     "gatehouse-bench",
+		IP:            "127.0.0.1",
+	}
+}
+
+// sessionDoc mirrors the document storage writes for a session (its own
+// type is unexported), for seeding in bulk: storage has no bulk insert, and
+// one CreateSession per document costs a SQLite transaction each (about
+// 2 ms on a VM disk), so 100,000 sessions would take minutes. InsertMany
+// in batches takes seconds. seedSessionsBulk reads a document back
+// through storage to prove the mirror still matches.
+type sessionDoc struct {
+	ID            string    `bson:"_id"`
+	SecretHash    []byte    `bson:"secretHash"`
+	UserID        string    `bson:"userId"`
+	UserKey       string    `bson:"userKey"`
+	UserName      string    `bson:"userName"`
+	UserCreatedAt time.Time `bson:"userCreatedAt"`
+	Data          string    `bson:"data"`
+	CreatedAt     time.Time `bson:"createdAt"`
+	LastSeenAt    time.Time `bson:"lastSeenAt"`
+	ExpiresAt     time.Time `bson:"expiresAt"`
+	UserAgent     string    `bson:"userAgent,omitempty"`
+	IP            string    `bson:"ip,omitempty"`
+}
+
+// sessionsCollection is storage's name for the sessions collection.
+const sessionsCollection = "sessions"
+
+const bulkBatch = 1000
+
+// seedSessionsBulk is seedSessions through the driver's InsertMany, two
+// batches in flight (the engine converts documents on one core per
+// request; SQLite writes one transaction at a time).
+func seedSessionsBulk(ctx context.Context, st *storage.Store, coll *mongo.Collection, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
+	set := sessionSet{tokens: make([]string, n), ids: make([]string, n)}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	sessions := make([]*storage.Session, n)
+	for i := range sessions {
+		tok := auth.NewToken()
+		set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
+		sessions[i] = newSession(owners[i%len(owners)], tok, now, now.Add(ttl))
+	}
+	batches := (n + bulkBatch - 1) / bulkBatch
+	err := parallelN(ctx, 2, batches, func(ctx context.Context, b int) error {
+		docs := make([]any, 0, bulkBatch)
+		for _, s := range sessions[b*bulkBatch : min((b+1)*bulkBatch, n)] {
+			docs = append(docs, sessionDoc(*s))
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			return fmt.Errorf("insert sessions: %w", err)
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		return set, err
+	}
+	got, err := st.SessionByID(ctx, sessions[0].ID)
+	if err != nil {
+		return set, fmt.Errorf("read back a bulk-seeded session: %w", err)
+	}
+	if diff := cmp.Diff(sessions[0], got); diff != "" {
+		return set, fmt.Errorf("bulk-seeded sessions differ from storage's (update sessionDoc) (-seeded +read):\n%s", diff)
+	}
+	return set, nil
+}
+
+// seedWorkers is how many inserts are in flight while seeding: enough to
+// keep the engine busy, few enough not to queue on its single writer.
+const seedWorkers = 8
+
+// parallel calls fn for 0 ≤ i < n on seedWorkers goroutines and returns the
+// first error, after which it stops handing out work.
+func parallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	return parallelN(ctx, seedWorkers, n, fn)
+}
+
+// parallelN is parallel on the given number of goroutines.
+func parallelN(ctx context.Context, workers, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && err != context.Canceled {
+		return err
+	}
+	return nil
+}
+
+// waitIDIndexes waits until the engine has indexed _id on every collection
+// of database db. A standalone engine (gatehouse db) adds the index within a
+// second of a collection's creation; until then every look-up by _id scans
+// the table, which would make every number below meaningless.
+func waitIDIndexes(ctx context.Context, dataDir, db string) error {
+	file := filepath.Join(dataDir, db+".sqlite")
+	u := url.URL{Scheme: "file", Opaque: file, RawQuery: "_pragma=busy_timeout(10000)"}
+	sqlDB, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
+	defer sqlDB.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		missing, err := unindexed(ctx, sqlDB)
+		if err == nil && len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("database %s: no _id index on %v after 30s (err: %v)", db, missing, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// unindexed returns the collection tables that lack the _id index.
+func unindexed(ctx context.Context, db *sql.DB) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM _ferretdb_collections`)
+	if err != nil {
+		return nil, err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(tables) == 0 {
+		return []string{"(no collections yet)"}, nil
+	}
+	var missing []string
+	for _, t := range tables {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?`,
+			embedded.IDIndexName(t)).Scan(&n)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
