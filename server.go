@@ -118,7 +118,14 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 	} else {
 		log.Info("database: MongoDB from MONGODB_URI", "database", cfg.mongoDB)
 	}
-	store, err := storage.Open(ctx, uri, cfg.mongoDB, storage.Options{Timeout: cfg.dbTimeout})
+	opts := storage.Options{Timeout: cfg.dbTimeout}
+	if db.engine != nil {
+		// Each connection to the embedded engine holds SQLite connections
+		// with page caches of their own, outside the Go heap; 8 keep both
+		// cores busy, and memory flat however many requests wait.
+		opts.MaxPoolSize = 8
+	}
+	store, err := storage.Open(ctx, uri, cfg.mongoDB, opts)
 	if err == nil && db.engine != nil {
 		err = db.engine.IndexIDs(ctx, cfg.mongoDB)
 	}

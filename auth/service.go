@@ -69,7 +69,7 @@ type Service struct {
 	log       *slog.Logger
 	hasher    *hasher
 
-	touching sync.Map // session id → struct{}: a touch is being written
+	touched sync.Map // session id → time.Time of this instance's last touch write
 }
 
 // Client describes the device a request comes from.

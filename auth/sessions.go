@@ -8,6 +8,9 @@ import (
 	"gatehouse/storage"
 )
 
+// sweepTimeout bounds one sweep.
+const sweepTimeout = 2 * time.Minute
+
 // slide returns the expiry of a session created at created and used at now.
 func (s *Service) slide(created, now time.Time) time.Time {
 	return earlier(now.Add(s.cfg.TTL), created.Add(s.cfg.MaxAge))
@@ -86,12 +89,16 @@ func (s *Service) touch(ctx context.Context, sess *storage.Session) {
 	if now.Sub(sess.LastSeenAt) < s.touchInterval() {
 		return
 	}
-	// One write per session at a time: a burst of requests on a stale
-	// session must not become a burst of writes.
-	if _, busy := s.touching.LoadOrStore(sess.ID, struct{}{}); busy {
-		return
+	// One write per session per interval on this instance: requests that
+	// read the document before the last touch landed see it stale too, and
+	// must not write again. (A conditional update would do this in the
+	// database, but the embedded engine scans for any filter but _id.)
+	prev, loaded := s.touched.LoadOrStore(sess.ID, now)
+	if loaded {
+		if now.Sub(prev.(time.Time)) < s.touchInterval() || !s.touched.CompareAndSwap(sess.ID, prev, now) {
+			return
+		}
 	}
-	defer s.touching.Delete(sess.ID)
 	exp := s.slide(sess.CreatedAt, now)
 	if err := s.store.TouchSession(ctx, sess.ID, now, exp); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		// The session was read and is valid; a failed bookkeeping write
@@ -188,6 +195,10 @@ func (s *Service) SetData(ctx context.Context, caller *storage.Session, data str
 
 // Sweep deletes every expired session once and returns how many.
 func (s *Service) Sweep(ctx context.Context) (int64, error) {
+	// A sweep scans the sessions on the embedded engine, which takes longer
+	// than a request's deadline once they number in the tens of thousands.
+	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
+	defer cancel()
 	n, err := s.store.DeleteExpiredSessions(ctx, s.now())
 	s.meter().SessionsEnded(int(n), "swept")
 	return n, err
@@ -203,6 +214,7 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.forgetTouches()
 			n, err := s.Sweep(ctx)
 			if _, terr := s.SweepThrottles(ctx); err == nil {
 				err = terr
@@ -220,4 +232,16 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
+}
+
+// forgetTouches drops the touch times that no longer hold anything back,
+// so the map stays as small as the set of recently used sessions.
+func (s *Service) forgetTouches() {
+	cutoff := s.cfg.Now().Add(-s.touchInterval())
+	s.touched.Range(func(id, at any) bool {
+		if at.(time.Time).Before(cutoff) {
+			s.touched.CompareAndDelete(id, at)
+		}
+		return true
+	})
 }
