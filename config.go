@@ -74,7 +74,7 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock", (*durationValue)(&c.throttle.MaxDelay)},
 		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", (*intValue)(&c.bcryptSlots)},
 		{"METRICS_ADDR", "metrics-addr", "", "where /metrics is served: empty = on the main address, off = nowhere, or HOST:PORT of its own", (*stringValue)(&c.metricsAddr)},
-		{"BCRYPT_WAIT", "bcrypt-wait", "2s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
+		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 	}
 	for _, v := range vars {
 		if err := v.value.Set(v.def); err != nil {

@@ -36,7 +36,7 @@ type Config struct {
 	// one per CPU.
 	BcryptSlots int
 	// BcryptWait is how long a request may wait for a slot before it is
-	// refused; 0 means 2 seconds.
+	// refused; 0 means 5 seconds.
 	BcryptWait time.Duration
 	// Meter counts security events; nil counts nothing.
 	Meter Meter
@@ -100,7 +100,7 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 		cfg.BcryptSlots = runtime.NumCPU()
 	}
 	if cfg.BcryptWait == 0 {
-		cfg.BcryptWait = 2 * time.Second
+		cfg.BcryptWait = 5 * time.Second
 	}
 	dummy, err := HashPassword("gatehouse dummy password", cfg.BcryptCost)
 	if err != nil {
