@@ -275,3 +275,24 @@ func ids(list []*storage.Session) []string {
 	}
 	return out
 }
+
+func TestCreateSessionsInBulk(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	batch := []*storage.Session{newSession("b1", "u", t0.Add(time.Hour)), newSession("b2", "u", t0.Add(time.Hour))}
+	batch[1].Data = ""
+	if err := st.CreateSessions(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.SessionByID(ctx, "b2")
+	if err != nil || got.Data != "{}" {
+		t.Fatalf("b2: %+v, %v; want it stored with data {}", got, err)
+	}
+	if err := st.CreateSessions(ctx, batch[:1]); !errors.Is(err, storage.ErrDuplicate) {
+		t.Errorf("inserting b1 again: %v, want ErrDuplicate", err)
+	}
+	if n, _ := st.CountSessions(ctx); n != 2 {
+		t.Errorf("sessions: %d, want 2", n)
+	}
+}

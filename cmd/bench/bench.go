@@ -159,6 +159,10 @@ func (b *bench) collection() *mongo.Collection {
 	return b.raw.Database(b.db).Collection(sessionsCollection)
 }
 
+// sessionsCollection is storage's name for the sessions collection, which
+// the baselines read directly.
+const sessionsCollection = "sessions"
+
 // indexed waits for the engine's _id indexes on the current database.
 func (b *bench) indexed(ctx context.Context) error {
 	if b.engine == nil {

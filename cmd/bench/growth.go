@@ -40,7 +40,7 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 			return fmt.Errorf("seed growth users: %w", err)
 		}
 		t0 := time.Now()
-		sets[i], err = seedSessionsBulk(ctx, b.store, b.collection(), owners, sizes[i], sessionTTL)
+		sets[i], err = seedSessionsBulk(ctx, b.store, owners, sizes[i], sessionTTL)
 		if err != nil {
 			return fmt.Errorf("seed growth sessions: %w", err)
 		}
