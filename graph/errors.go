@@ -65,7 +65,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Extensions = map[string]any{"code": codeBadRequest}
 			return gerr
 		}
-		log.ErrorContext(ctx, "request failed", "path", gerr.Path.String(), "err", err)
+		log.ErrorContext(ctx, "request failed", "id", requestID(ctx), "path", gerr.Path.String(), "err", err)
 		return &gqlerror.Error{
 			Message:    "internal server error",
 			Path:       gerr.Path,
@@ -96,7 +96,7 @@ func publicMessage(err error) string {
 // request, logging the value and stack; the server keeps serving.
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, v any) error {
-		log.ErrorContext(ctx, "resolver panic", "panic", v, "stack", string(stack()))
+		log.ErrorContext(ctx, "resolver panic", "id", requestID(ctx), "panic", v, "stack", string(stack()))
 		return errors.New("internal: panic in resolver")
 	}
 }

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -128,6 +129,9 @@ func TestDatabaseFailureIsMasked(t *testing.T) {
 	r := e.client().do(t, loginQuery, map[string]any{"u": "frank", "p": pw})
 	if got := r.code(t); got != "INTERNAL_SERVER_ERROR" {
 		t.Errorf("login: code %q, want INTERNAL_SERVER_ERROR", got)
+	}
+	if !regexp.MustCompile(`msg="request failed" id=[0-9a-f]{16} `).MatchString(e.logs.String()) {
+		t.Errorf("the error's log line lacks the request id:\n%s", e.logs)
 	}
 	if !strings.Contains(e.logs.String(), "client is disconnected") {
 		t.Errorf("the server log lacks the detail:\n%s", e.logs)

@@ -59,8 +59,9 @@ func observe(log *slog.Logger, obs RequestObserver, next http.Handler) http.Hand
 	})
 }
 
-// RequestID returns the id of the request in ctx, for log lines.
-func RequestID(ctx context.Context) string {
+// requestID returns the id of the request in ctx, so that an error's log
+// line can be found from the access log line and the client's header.
+func requestID(ctx context.Context) string {
 	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
 		return info.id
 	}
