@@ -50,8 +50,8 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	if err := ValidatePassword("password", password); err != nil {
 		return nil, Token{}, err
 	}
-	userKey, netKey := throttleKeys(key, c)
-	if err := s.checkThrottle(ctx, userKey, netKey); err != nil {
+	th, err := s.checkThrottle(ctx, key, c)
+	if err != nil {
 		return nil, Token{}, err
 	}
 	u, err := s.store.UserByKey(ctx, key)
@@ -69,14 +69,12 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 		return nil, Token{}, err
 	}
 	if !ok || u == nil {
-		if err := s.recordFailures(ctx, userKey, netKey); err != nil {
+		if err := s.recordFailures(ctx, th); err != nil {
 			return nil, Token{}, err
 		}
 		return nil, Token{}, ErrInvalidCredentials
 	}
-	if err := s.store.DeleteThrottle(ctx, userKey); err != nil {
-		s.log.WarnContext(ctx, "reset throttle failed", "err", err)
-	}
+	s.succeeded(ctx, th)
 	if hashCost(u.PasswordHash) != s.cfg.BcryptCost {
 		s.rehash(ctx, u, password)
 	}
@@ -129,8 +127,8 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if len(current) > MaxPasswordBytes { // bcrypt would ignore the excess
 		return nil, Token{}, ErrWrongPassword
 	}
-	userKey, netKey := throttleKeys(caller.UserKey, ClientFrom(ctx))
-	if err := s.checkThrottle(ctx, userKey, netKey); err != nil {
+	th, err := s.checkThrottle(ctx, caller.UserKey, ClientFrom(ctx))
+	if err != nil {
 		return nil, Token{}, err
 	}
 	u, err := s.store.UserByKey(ctx, caller.UserKey)
@@ -144,7 +142,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 		return nil, Token{}, err
 	}
 	if !ok {
-		if err := s.recordFailures(ctx, userKey, netKey); err != nil {
+		if err := s.recordFailures(ctx, th); err != nil {
 			return nil, Token{}, err
 		}
 		return nil, Token{}, ErrWrongPassword

@@ -30,6 +30,14 @@ var DefaultThrottle = ThrottleConfig{
 	UserLimit: 5, IPLimit: 50, Window: 15 * time.Minute, BaseDelay: 30 * time.Second, MaxDelay: 15 * time.Minute,
 }
 
+// throttles are the two counters a credential check is held to, as
+// checkThrottle read them (nil where none exists), so that recording the
+// outcome needs no second read.
+type throttles struct {
+	userKey, netKey string
+	user, net       *storage.Throttle
+}
+
 // throttleKeys returns the keys a credential check for user key from
 // client is counted under.
 func throttleKeys(userKey string, c Client) (user, network string) {
@@ -50,42 +58,63 @@ func clientNetwork(ip string) string {
 	return a.String()
 }
 
-// checkThrottle refuses with a *ThrottledError while any key is locked.
-// It runs before any bcrypt work, so a refused guess costs almost nothing
-// and a right password is refused too: the answer must not leak.
-func (s *Service) checkThrottle(ctx context.Context, keys ...string) error {
+// checkThrottle reads the counters of a credential check for userKey from
+// c and refuses with a *ThrottledError while either is locked. It runs
+// before any bcrypt work, so a refused guess costs almost nothing and a
+// right password is refused too: the answer must not leak.
+func (s *Service) checkThrottle(ctx context.Context, userKey string, c Client) (*throttles, error) {
+	t := &throttles{}
+	t.userKey, t.netKey = throttleKeys(userKey, c)
+	var err error
+	if t.user, err = s.throttleByKey(ctx, t.userKey); err != nil {
+		return nil, err
+	}
+	if t.net, err = s.throttleByKey(ctx, t.netKey); err != nil {
+		return nil, err
+	}
 	now := s.cfg.Now()
 	var wait time.Duration
-	for _, k := range keys {
-		t, err := s.store.ThrottleByKey(ctx, k)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return err
+	for _, th := range []*storage.Throttle{t.user, t.net} {
+		if th != nil {
+			wait = max(wait, th.LockedUntil.Sub(now))
 		}
-		wait = max(wait, t.LockedUntil.Sub(now))
 	}
 	if wait > 0 {
-		return &ThrottledError{RetryAfter: wait}
+		return nil, &ThrottledError{RetryAfter: wait}
 	}
-	return nil
+	return t, nil
 }
 
-// recordFailure counts a failed attempt for key and locks it once it
-// reaches limit within the window; while the count stays at the limit,
-// each further failure locks again for twice as long, up to MaxDelay.
-func (s *Service) recordFailure(ctx context.Context, key string, limit int) error {
+func (s *Service) throttleByKey(ctx context.Context, key string) (*storage.Throttle, error) {
+	t, err := s.store.ThrottleByKey(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// recordFailures counts a failed credential check under both keys.
+func (s *Service) recordFailures(ctx context.Context, t *throttles) error {
+	return errors.Join(
+		s.recordFailure(ctx, t.userKey, t.user, s.cfg.Throttle.UserLimit),
+		s.recordFailure(ctx, t.netKey, t.net, s.cfg.Throttle.IPLimit),
+	)
+}
+
+// recordFailure counts a failed attempt for key, whose counter was prev,
+// and locks it once it reaches limit within the window; while the count
+// stays at the limit, each further failure locks again for twice as long,
+// up to MaxDelay.
+func (s *Service) recordFailure(ctx context.Context, key string, prev *storage.Throttle, limit int) error {
 	tc := s.cfg.Throttle
 	now := s.now()
-	if t, err := s.store.ThrottleByKey(ctx, key); err == nil && now.Sub(latest(t.LastFailureAt, t.LockedUntil)) > tc.Window {
+	if prev != nil && now.Sub(latest(prev.LastFailureAt, prev.LockedUntil)) > tc.Window {
 		// Quiet for a whole window since the last failure or lock: start
 		// over. (Counting from the lock's end keeps a capped lock from
 		// handing out a fresh budget the moment it ends.)
 		if err := s.store.DeleteThrottle(ctx, key); err != nil {
 			return err
 		}
-	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
 	}
 	t, err := s.store.AddFailure(ctx, key, now)
 	if err != nil {
@@ -102,12 +131,15 @@ func (s *Service) recordFailure(ctx context.Context, key string, limit int) erro
 	return err
 }
 
-// recordFailures counts a failed credential check under both keys.
-func (s *Service) recordFailures(ctx context.Context, userKey, netKey string) error {
-	return errors.Join(
-		s.recordFailure(ctx, userKey, s.cfg.Throttle.UserLimit),
-		s.recordFailure(ctx, netKey, s.cfg.Throttle.IPLimit),
-	)
+// succeeded forgets the username's failures after a right password; most
+// logins have none, and then write nothing.
+func (s *Service) succeeded(ctx context.Context, t *throttles) {
+	if t.user == nil {
+		return
+	}
+	if err := s.store.DeleteThrottle(ctx, t.userKey); err != nil {
+		s.log.WarnContext(ctx, "reset throttle failed", "err", err)
+	}
 }
 
 // SweepThrottles deletes throttles that have been quiet for a window.
