@@ -64,21 +64,12 @@ const emptyObject = "{}"
 // CreateSession inserts sess. Its ID must be new (ErrDuplicate otherwise,
 // which with 128 random bits means a broken random source).
 func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
-	d := sessionDoc(*sess)
-	if d.Data == "" {
-		d.Data = emptyObject
-	}
-	_, err := s.sessions.InsertOne(ctx, d)
-	if mongo.IsDuplicateKeyError(err) {
-		return ErrDuplicate
-	} else if err != nil {
-		return fmt.Errorf("storage: create session: %w", err)
-	}
-	return nil
+	return s.CreateSessions(ctx, []*Session{sess})
 }
 
-// CreateSessions inserts many sessions in one request, for imports and
-// benchmarks: one insert each costs the embedded engine a transaction each.
+// CreateSessions inserts sessions in one request (the driver's insert
+// command, whatever the count): for imports and benchmarks, where one
+// request each would cost the embedded engine a transaction each.
 func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 	docs := make([]any, len(sessions))
 	for i, sess := range sessions {
