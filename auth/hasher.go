@@ -81,8 +81,8 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 // the 10 ms preemption slices at every step, and its p99 grows tens of
 // times. With it, hashing holds only the Ps added for it, and the kernel
 // gives the CPU to the request threads first. (Measured by cmd/bench:
-// session p99 under a login flood went from 34x to 1.7x at c=1, with
-// logins per second unchanged.)
+// session p99 under a login flood went from 34x to about 2x at c=1 with
+// nice 19, and to 1.3-1.9x with SCHED_IDLE, logins per second unchanged.)
 var pool struct {
 	once sync.Once
 	jobs chan func()
