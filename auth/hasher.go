@@ -73,8 +73,8 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 	return out, err
 }
 
-// The bcrypt pool: one worker per CPU, each on an OS thread of its own at
-// the lowest scheduling priority, with GOMAXPROCS raised by as many.
+// The bcrypt pool: one worker per CPU, each on an OS thread of its own in
+// the SCHED_IDLE class, with GOMAXPROCS raised by as many while it works.
 //
 // Without it, hashes run on the goroutines of the requests, and a login
 // flood holds every P of the Go scheduler: a session check then waits for
@@ -83,23 +83,70 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 // gives the CPU to the request threads first. (Measured by cmd/bench:
 // session p99 under a login flood went from 34x to about 2x at c=1 with
 // nice 19, and to 1.3-1.9x with SCHED_IDLE, logins per second unchanged.)
+//
+// The extra Ps are not free: with more Ps than cores, the scheduler wakes
+// and parks threads more often, and a session check cost 12-18% more CPU
+// (cmd/bench, GOMAXPROCS 4 against 2 on 2 cores). So they are added when
+// a hash starts and removed after a quiet second. Both changes stop the
+// world briefly, and both happen while no worker runs: a stop never waits
+// for a thread that the kernel keeps off the CPU.
 var pool struct {
 	once sync.Once
 	jobs chan func()
+
+	mu     sync.Mutex
+	busy   int         // hashes running or waiting for a worker
+	base   int         // GOMAXPROCS before it was raised; 0 when not raised
+	settle *time.Timer // lowers GOMAXPROCS once the pool is quiet
 }
+
+// poolQuiet is how long the pool stays idle before its Ps are removed.
+var poolQuiet = time.Second
 
 func onPool(f func()) {
 	pool.once.Do(startPool)
+	poolEnter()
+	defer poolLeave()
 	done := make(chan struct{})
 	pool.jobs <- func() { defer close(done); f() }
 	<-done
 }
 
+func poolEnter() {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	pool.busy++
+	if pool.settle != nil {
+		pool.settle.Stop()
+		pool.settle = nil
+	}
+	if pool.base == 0 {
+		pool.base = runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + workers())
+	}
+}
+
+func poolLeave() {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.busy--; pool.busy == 0 {
+		pool.settle = time.AfterFunc(poolQuiet, poolSettle)
+	}
+}
+
+func poolSettle() {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.busy == 0 && pool.base != 0 {
+		runtime.GOMAXPROCS(pool.base)
+		pool.base = 0
+	}
+}
+
+func workers() int { return runtime.NumCPU() }
+
 func startPool() {
-	n := runtime.NumCPU()
 	pool.jobs = make(chan func())
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + n)
-	for range n {
+	for range workers() {
 		go func() {
 			runtime.LockOSThread() // for good: the thread keeps its priority
 			lowerThreadPriority()

@@ -1,0 +1,37 @@
+package auth
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The pool's Ps exist only while it works: with more Ps than cores every
+// request pays for extra scheduling, so they go once the pool is quiet.
+func TestPoolAddsProcsOnlyWhileHashing(t *testing.T) {
+	defer func(d time.Duration) { poolQuiet = d }(poolQuiet)
+	poolQuiet = 20 * time.Millisecond
+	waitProcs := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); runtime.GOMAXPROCS(0) != want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOMAXPROCS = %d, want %d", runtime.GOMAXPROCS(0), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	onPool(func() {}) // start the pool, then let it settle
+	pool.mu.Lock()
+	base := pool.base
+	pool.mu.Unlock()
+	waitProcs(base)
+
+	for range 2 {
+		var during int
+		onPool(func() { during = runtime.GOMAXPROCS(0) })
+		if want := base + workers(); during != want {
+			t.Errorf("GOMAXPROCS while hashing = %d, want %d", during, want)
+		}
+		waitProcs(base)
+	}
+}
