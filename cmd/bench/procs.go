@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,19 +114,22 @@ func startChild(ctx context.Context, name, bin string, args []string, env map[st
 	go func() {
 		defer close(c.done)
 		defer logf.Close()
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
+		// Parse lines until the ready one, then copy the rest in bulk: the
+		// access log has a line per request, and a load generator that
+		// decoded each one would bill the scenarios with HTTP for it.
+		r := bufio.NewReaderSize(stdout, 64<<10)
+		for {
+			line, err := r.ReadBytes('\n')
 			logf.Write(line)
-			logf.Write([]byte{'\n'})
+			if err != nil {
+				break
+			}
 			var rec map[string]any
 			if json.Unmarshal(line, &rec) == nil && rec["msg"] == ready {
 				if v, ok := rec[key].(string); ok {
-					select {
-					case found <- v:
-					default:
-					}
+					found <- v
+					_, _ = io.Copy(logf, r)
+					break
 				}
 			}
 		}
