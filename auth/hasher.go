@@ -15,30 +15,34 @@ import (
 // run at once; a request that cannot get a slot within wait is refused with
 // ErrBusy instead of piling up and starving session validation.
 type hasher struct {
-	slots chan struct{}
-	wait  time.Duration
+	slots  chan struct{}
+	wait   time.Duration
+	waited func(time.Duration) // observes how long each slot took to get
 
 	// Counters for tests and metrics.
 	compares atomic.Int64 // comparisons done
 	waiting  atomic.Int64 // requests in line now
 }
 
-func newHasher(slots int, wait time.Duration) *hasher {
-	return &hasher{slots: make(chan struct{}, max(slots, 1)), wait: wait}
+func newHasher(slots int, wait time.Duration, waited func(time.Duration)) *hasher {
+	return &hasher{slots: make(chan struct{}, max(slots, 1)), wait: wait, waited: waited}
 }
 
 func (h *hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
+		h.waited(0)
 		return nil
 	default:
 	}
 	h.waiting.Add(1)
 	defer h.waiting.Add(-1)
+	start := time.Now()
 	t := time.NewTimer(h.wait)
 	defer t.Stop()
 	select {
 	case h.slots <- struct{}{}:
+		h.waited(time.Since(start))
 		return nil
 	case <-t.C:
 		return ErrBusy
@@ -87,7 +91,8 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 // The extra Ps are not free: with more Ps than cores, the scheduler wakes
 // and parks threads more often, and a session check cost 12-18% more CPU
 // (cmd/bench, GOMAXPROCS 4 against 2 on 2 cores). So they are added when
-// a hash starts and removed after a quiet second. Both changes stop the
+// a hash starts and removed once the pool has been idle for poolQuiet
+// (short: until then every request pays for them). Both changes stop the
 // world briefly, and both happen while no worker runs: a stop never waits
 // for a thread that the kernel keeps off the CPU.
 var pool struct {
@@ -100,8 +105,10 @@ var pool struct {
 	settle *time.Timer // lowers GOMAXPROCS once the pool is quiet
 }
 
-// poolQuiet is how long the pool stays idle before its Ps are removed.
-var poolQuiet = time.Second
+// poolQuiet is how long the pool stays idle before its Ps are removed:
+// long next to the gaps between the hashes of a queue, short next to a
+// hash (a stop of the world costs tens of microseconds).
+var poolQuiet = 200 * time.Millisecond
 
 func onPool(f func()) {
 	pool.once.Do(startPool)

@@ -52,6 +52,9 @@ type Meter interface {
 	SessionsEnded(n int, reason string)
 	// Lookup: result is ok, unknown, bad_secret, expired or malformed.
 	Lookup(result string)
+	// BcryptWait: how long a password check or hash waited for a bcrypt
+	// slot (zero when one was free).
+	BcryptWait(time.Duration)
 }
 
 type noMeter struct{}
@@ -60,6 +63,7 @@ func (noMeter) Login(string)              {}
 func (noMeter) SessionCreated()           {}
 func (noMeter) SessionsEnded(int, string) {}
 func (noMeter) Lookup(string)             {}
+func (noMeter) BcryptWait(time.Duration)  {}
 
 // Service logs users in and out and validates their sessions.
 type Service struct {
@@ -106,10 +110,9 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
-		store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger,
-		hasher: newHasher(cfg.BcryptSlots, cfg.BcryptWait),
-	}, nil
+	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}
+	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
+	return s, nil
 }
 
 // now returns the current time as the database stores it (UTC, ms).

@@ -153,6 +153,7 @@ func TestMetrics(t *testing.T) {
 		`gatehouse_session_lookups_total{result="ok"}`,
 		`gatehouse_request_duration_seconds_count{operation="WhoAmI"} 1`,
 		`gatehouse_bcrypt_queue 0`,
+		`gatehouse_bcrypt_wait_seconds_count 3`, // register, login, login
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {

@@ -1,6 +1,6 @@
 // Package metrics exports gatehouse's Prometheus metrics: logins by
 // outcome, sessions created and ended, session look-ups, request latency by
-// GraphQL operation, and the bcrypt queue.
+// GraphQL operation, and the bcrypt queue and its wait.
 package metrics
 
 import (
@@ -26,6 +26,7 @@ type Metrics struct {
 	ended    *prometheus.CounterVec
 	lookups  *prometheus.CounterVec
 	requests *prometheus.HistogramVec
+	bcrypt   prometheus.Histogram
 
 	mu  sync.Mutex
 	ops map[string]bool
@@ -53,9 +54,14 @@ func New(queue func() int64) *Metrics {
 			Help:    "GraphQL request latency by operation name (\"other\" past 100 distinct names).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"operation"}),
+		bcrypt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gatehouse_bcrypt_wait_seconds",
+			Help:    "Time a password check or hash waited for a bcrypt slot.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
 		ops: map[string]bool{},
 	}
-	m.reg.MustRegister(m.logins, m.created, m.ended, m.lookups, m.requests,
+	m.reg.MustRegister(m.logins, m.created, m.ended, m.lookups, m.requests, m.bcrypt,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_bcrypt_queue", Help: "Requests waiting for a bcrypt slot.",
 		}, func() float64 { return float64(queue()) }),
@@ -89,6 +95,9 @@ func (m *Metrics) SessionsEnded(n int, reason string) {
 
 // Lookup counts a token validation.
 func (m *Metrics) Lookup(result string) { m.lookups.WithLabelValues(result).Inc() }
+
+// BcryptWait observes how long a password check or hash waited for a slot.
+func (m *Metrics) BcryptWait(d time.Duration) { m.bcrypt.Observe(d.Seconds()) }
 
 var opName = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
 
