@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -195,4 +199,48 @@ func commandCounts(ctx context.Context, client *mongo.Client) (dbOps, error) {
 		writes:  total("insert", "update", "delete", "findAndModify"),
 		updates: total("update"),
 	}, nil
+}
+
+// bcryptWaits reads the server's gatehouse_bcrypt_wait_seconds histogram:
+// the seconds that password checks and hashes spent waiting for a bcrypt
+// slot, and how many there were.
+func (c *gqlClient) bcryptWaits(ctx context.Context) (seconds, count float64, err error) {
+	url := strings.TrimSuffix(c.url, "/query") + "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("GET /metrics: HTTP %d", res.StatusCode)
+	}
+	found := 0
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		var dst *float64
+		switch name {
+		case "gatehouse_bcrypt_wait_seconds_sum":
+			dst = &seconds
+		case "gatehouse_bcrypt_wait_seconds_count":
+			dst = &count
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(value, 64); err != nil {
+			return 0, 0, fmt.Errorf("/metrics: %s: %w", name, err)
+		}
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if found != 2 {
+		return 0, 0, errors.New("/metrics has no gatehouse_bcrypt_wait_seconds")
+	}
+	return seconds, count, nil
 }
