@@ -45,7 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	} else if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stdout)
+	out := newLogWriter(stdout, logDelay)
+	defer out.Flush()
+	log := newLogger(cfg, out)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(rest) > 0 && rest[0] == "db" {
@@ -78,6 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	if len(rest) > 0 {
+		out.Flush() // the command writes to stdout too
 		return runCommand(ctx, svc, rest, stdin, stdout)
 	}
 	return serve(ctx, cfg, log, svc, db.store, m)
@@ -89,14 +92,6 @@ func meter(m *metrics.Metrics) auth.Meter {
 		return nil
 	}
 	return m
-}
-
-func newLogger(cfg *config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.logLevel}
-	if cfg.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // database is the store and, in embedded mode, the engine under it.

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Info lines wait in the buffer (the access log would otherwise cost a
+// write per request); a warning sends them out at once, after them.
+func TestLogWarningsFlushAtOnce(t *testing.T) {
+	out := &syncBuffer{}
+	w := newLogWriter(out, time.Hour)
+	log := newLogger(&config{logLevel: slog.LevelInfo}, w).With("instance", "a")
+	log.Info("request", "status", 200)
+	if got := out.String(); got != "" {
+		t.Fatalf("info line written at once: %q", got)
+	}
+	log.Warn("database slow")
+	got := out.String()
+	if i, j := strings.Index(got, "msg=request"), strings.Index(got, `msg="database slow"`); i < 0 || j < i {
+		t.Errorf("after a warning the output is %q, want the info line then the warning", got)
+	}
+}
+
+// Lines reach the output after the delay, with no further writes.
+func TestLogLinesArriveWithinTheDelay(t *testing.T) {
+	out := &syncBuffer{}
+	w := newLogWriter(out, 20*time.Millisecond)
+	newLogger(&config{logLevel: slog.LevelInfo, logFormat: "json"}, w).Info("request", "status", 200)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"msg":"request"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("line not written 5s after a 20ms delay; output %q", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A full buffer goes out without waiting for the timer.
+func TestLogBufferFlushesWhenFull(t *testing.T) {
+	out := &syncBuffer{}
+	w := newLogWriter(out, time.Hour)
+	line := strings.Repeat("x", 1023) + "\n"
+	for range 40 { // 40 KiB > the 32 KiB buffer
+		if _, err := w.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(out.String()); n < 32<<10 {
+		t.Errorf("%d bytes written after 40 KiB of lines, want the first 32 KiB at least", n)
+	}
+}
