@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -144,7 +145,13 @@ func poolSettle() {
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
 	if pool.busy == 0 && pool.base != 0 {
-		runtime.GOMAXPROCS(pool.base)
+		if os.Getenv("GOMAXPROCS") == "" {
+			// The runtime's default follows the CPU quota; setting the
+			// number it had would stop that.
+			runtime.SetDefaultGOMAXPROCS()
+		} else {
+			runtime.GOMAXPROCS(pool.base)
+		}
 		pool.base = 0
 	}
 }
