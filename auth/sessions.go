@@ -67,7 +67,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Sess
 	}
 	// A wrong secret leaves the session alone: knowing a session's public
 	// id must not be enough to end it.
-	if !digestsEqual(sess.SecretHash, digest) {
+	if !digestsEqual(sess.SecretHash, digest[:]) {
 		s.meter().Lookup("bad_secret")
 		return nil, nil
 	}

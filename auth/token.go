@@ -59,28 +59,33 @@ func randomString(n int) string {
 
 // ParseToken splits a token into its session id and the digest of its
 // secret. ok is false for anything that is not exactly a token gatehouse
-// could have issued, so junk never reaches the database.
-func ParseToken(s string) (sessionID string, digest []byte, ok bool) {
+// could have issued, so junk never reaches the database. It allocates
+// nothing: every authenticated request runs it.
+func ParseToken(s string) (sessionID string, digest [sha256.Size]byte, ok bool) {
 	if len(s) != TokenLen || s[idLen] != '.' {
-		return "", nil, false
+		return "", digest, false
 	}
 	id, secret := s[:idLen], s[idLen+1:]
 	if !ValidID(id) || !validB64(secret, secretBytes) {
-		return "", nil, false
+		return "", digest, false
 	}
-	d := sha256.Sum256([]byte(secret))
-	return id, d[:], true
+	var b [secretLen]byte // on the stack, unlike []byte(secret)
+	copy(b[:], secret)
+	return id, sha256.Sum256(b[:]), true
 }
 
 // ValidID reports whether s has the shape of an identifier from NewID.
 func ValidID(s string) bool { return len(s) == idLen && validB64(s, idBytes) }
 
+// validB64 reports whether s is the strict base64url of n bytes, for
+// strings no longer than a secret.
 func validB64(s string, n int) bool {
-	if strings.ContainsAny(s, "=+/") {
+	if len(s) > secretLen || strings.ContainsAny(s, "=+/") {
 		return false
 	}
-	var buf [secretBytes]byte
-	m, err := b64.Decode(buf[:], []byte(s))
+	var src [secretLen]byte
+	var dst [secretBytes]byte
+	m, err := b64.Decode(dst[:], src[:copy(src[:], s)])
 	return err == nil && m == n
 }
 

@@ -131,7 +131,7 @@ func TestParseTokenRoundTrip(t *testing.T) {
 		if got, want := id, tok.SessionID; got != want {
 			t.Errorf("ParseToken(%q) id = %q, want %q", tok.String(), got, want)
 		}
-		if diff := cmp.Diff(tok.Digest(), digest); diff != "" {
+		if diff := cmp.Diff(tok.Digest(), digest[:]); diff != "" {
 			t.Errorf("ParseToken(%q) digest (-want +got):\n%s", tok.String(), diff)
 		}
 	}
@@ -162,7 +162,7 @@ func TestParseTokenAcceptsEdges(t *testing.T) {
 				t.Errorf("id = %q, want %q", got, want)
 			}
 			want := sha256.Sum256([]byte(tt.secret))
-			if diff := cmp.Diff(want[:], digest); diff != "" {
+			if diff := cmp.Diff(want, digest); diff != "" {
 				t.Errorf("digest (-want +got):\n%s", diff)
 			}
 		})
@@ -219,8 +219,8 @@ func TestParseTokenRejects(t *testing.T) {
 	for _, tt := range append(tests, shaped...) {
 		t.Run(tt.name, func(t *testing.T) {
 			id, digest, ok := ParseToken(tt.s)
-			if ok || id != "" || digest != nil {
-				t.Errorf("ParseToken(%q) = %q, %x, %v; want \"\", nil, false", tt.s, id, digest, ok)
+			if ok || id != "" || digest != [32]byte{} {
+				t.Errorf("ParseToken(%q) = %q, %x, %v; want \"\", zero digest, false", tt.s, id, digest, ok)
 			}
 		})
 	}
