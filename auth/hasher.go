@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -145,18 +144,19 @@ func poolSettle() {
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
 	if pool.busy == 0 && pool.base != 0 {
-		if os.Getenv("GOMAXPROCS") == "" {
-			// The runtime's default follows the CPU quota; setting the
-			// number it had would stop that.
-			runtime.SetDefaultGOMAXPROCS()
-		} else {
-			runtime.GOMAXPROCS(pool.base)
-		}
+		runtime.GOMAXPROCS(pool.base)
 		pool.base = 0
 	}
 }
 
-func workers() int { return runtime.NumCPU() }
+// cpus is the CPU time the process may use, in cores: GOMAXPROCS as the
+// runtime sets it at start, which follows the CPU quota of a container
+// (runtime.NumCPU does not: 32 hashes at once in a 2-CPU container would
+// spend its quota in moments, and the kernel would then stall every
+// thread of the process, not just the hashes).
+var cpus = runtime.GOMAXPROCS(0)
+
+func workers() int { return cpus }
 
 func startPool() {
 	pool.jobs = make(chan func())

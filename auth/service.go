@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -33,7 +32,8 @@ type Config struct {
 	// Throttle bounds password guessing; zero means DefaultThrottle.
 	Throttle ThrottleConfig
 	// BcryptSlots is how many bcrypt operations may run at once; 0 means
-	// one per CPU.
+	// one per CPU the process may use (GOMAXPROCS at start, which follows
+	// a container's CPU quota).
 	BcryptSlots int
 	// BcryptWait is how long a request may wait for a slot before it is
 	// refused; 0 means 5 seconds.
@@ -101,7 +101,7 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 		cfg.Throttle = DefaultThrottle
 	}
 	if cfg.BcryptSlots == 0 {
-		cfg.BcryptSlots = runtime.NumCPU()
+		cfg.BcryptSlots = cpus
 	}
 	if cfg.BcryptWait == 0 {
 		cfg.BcryptWait = 5 * time.Second
