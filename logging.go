@@ -25,25 +25,31 @@ func newLogger(cfg *config, w *logWriter) *slog.Logger {
 // and a write(2) per line, with the wake-up of whoever reads the pipe,
 // cost about 7% of the CPU of a session check (cmd/bench, c=8). Lines
 // reach w within the delay, or as soon as 32 KiB are waiting; Flush sends
-// them at once.
+// them at once. With no delay, every line is written through.
 type logWriter struct {
 	mu    sync.Mutex
+	out   io.Writer
 	buf   *bufio.Writer
 	delay time.Duration
 	timer *time.Timer // the pending flush; nil while nothing waits
 }
 
 func newLogWriter(w io.Writer, delay time.Duration) *logWriter {
-	return &logWriter{buf: bufio.NewWriterSize(w, 32<<10), delay: delay}
+	return &logWriter{out: w, buf: bufio.NewWriterSize(w, 32<<10), delay: delay}
 }
 
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.delay == 0 {
+		return l.out.Write(p)
+	}
 	if l.timer == nil {
 		l.timer = time.AfterFunc(l.delay, func() { _ = l.Flush() })
 	}
-	return l.buf.Write(p)
+	n, err := l.buf.Write(p)
+	l.dropOnError(err)
+	return n, err
 }
 
 // Flush writes out what waits.
@@ -54,7 +60,18 @@ func (l *logWriter) Flush() error {
 		l.timer.Stop()
 		l.timer = nil
 	}
-	return l.buf.Flush()
+	err := l.buf.Flush()
+	l.dropOnError(err)
+	return err
+}
+
+// dropOnError drops the waiting lines after a failed write, so that the
+// next ones are tried afresh: a bufio.Writer refuses every write after its
+// first error.
+func (l *logWriter) dropOnError(err error) {
+	if err != nil {
+		l.buf.Reset(l.out)
+	}
 }
 
 // flushOnWarn sends warnings and errors out at once, with what waited

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -49,5 +50,40 @@ func TestLogBufferFlushesWhenFull(t *testing.T) {
 	}
 	if n := len(out.String()); n < 32<<10 {
 		t.Errorf("%d bytes written after 40 KiB of lines, want the first 32 KiB at least", n)
+	}
+}
+
+// failingWriter fails its first n writes.
+type failingWriter struct {
+	syncBuffer
+	fails int
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if f.fails > 0 {
+		f.fails--
+		return 0, errors.New("disk full")
+	}
+	return f.syncBuffer.Write(p)
+}
+
+// A failed write loses the lines that waited, not every later one.
+func TestLogRecoversFromAWriteError(t *testing.T) {
+	out := &failingWriter{fails: 1}
+	w := newLogWriter(out, time.Hour)
+	log := newLogger(&config{logLevel: slog.LevelInfo}, w)
+	log.Warn("lost")
+	log.Warn("kept")
+	if got := out.String(); strings.Contains(got, "lost") || !strings.Contains(got, "kept") {
+		t.Errorf("output after one failed write: %q, want only the later line", got)
+	}
+}
+
+// Commands write through: their log lines and their output stay in order.
+func TestLogWithoutDelayWritesThrough(t *testing.T) {
+	out := &syncBuffer{}
+	newLogger(&config{logLevel: slog.LevelInfo}, newLogWriter(out, 0)).Info("created")
+	if !strings.Contains(out.String(), "msg=created") {
+		t.Errorf("output %q, want the line at once", out.String())
 	}
 }

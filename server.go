@@ -56,7 +56,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	} else if err != nil {
 		return err
 	}
-	out := newLogWriter(stdout, logDelay)
+	delay := logDelay
+	if len(rest) > 0 && rest[0] != "db" {
+		delay = 0 // a command's log and its output stay in order
+	}
+	out := newLogWriter(stdout, delay)
 	defer out.Flush()
 	log := newLogger(cfg, out)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -91,7 +95,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	if len(rest) > 0 {
-		out.Flush() // the command writes to stdout too
 		return runCommand(ctx, svc, rest, stdin, stdout)
 	}
 	return serve(ctx, cfg, log, svc, db.store, m)
