@@ -128,7 +128,7 @@ func poolEnter() {
 		pool.settle = nil
 	}
 	if pool.base == 0 {
-		pool.base = runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + workers())
+		pool.base = runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cpus)
 	}
 }
 
@@ -156,11 +156,9 @@ func poolSettle() {
 // thread of the process, not just the hashes).
 var cpus = runtime.GOMAXPROCS(0)
 
-func workers() int { return cpus }
-
 func startPool() {
 	pool.jobs = make(chan func())
-	for range workers() {
+	for range cpus {
 		go func() {
 			runtime.LockOSThread() // for good: the thread keeps its priority
 			lowerThreadPriority()

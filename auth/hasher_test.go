@@ -29,7 +29,7 @@ func TestPoolAddsProcsOnlyWhileHashing(t *testing.T) {
 	for range 2 {
 		var during int
 		onPool(func() { during = runtime.GOMAXPROCS(0) })
-		if want := base + workers(); during != want {
+		if want := base + cpus; during != want {
 			t.Errorf("GOMAXPROCS while hashing = %d, want %d", during, want)
 		}
 		waitProcs(base)
