@@ -78,7 +78,7 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	fs.IntVar(&s.floodConc, "flood-c", 8, "concurrent logins of the flood that runs under the session scenario")
 	fs.IntVar(&s.memoryRuns, "memory-runs", 3, "runs of session at the highest c on the one-process server, for its RSS")
 	fs.DurationVar(&s.span, "d", 2*time.Second, "measured duration of each scenario")
-	fs.DurationVar(&s.loginSpan, "login-d", 6*time.Second, "measured duration of each login scenario (bcrypt makes them slow)")
+	fs.DurationVar(&s.loginSpan, "login-d", 4*time.Second, "measured duration of each login scenario (bcrypt makes them slow)")
 	fs.DurationVar(&s.warmup, "warmup", 300*time.Millisecond, "unmeasured warm-up before each scenario")
 	fs.IntVar(&s.bcryptCost, "bcrypt-cost", 12, "bcrypt cost of the server and the seeded passwords (12, the server's default, allows ~8 logins/s on 2 cores)")
 	fs.IntVar(&s.maxRequests, "max-requests", 1_000_000, "upper bound on the requests of one scenario")
