@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"time"
 
 	"gatehouse/storage"
 )
@@ -96,20 +97,7 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client) (*storage.Session, Token, error) {
 	now := s.now()
 	tok := NewToken()
-	sess := &storage.Session{
-		ID:            tok.SessionID,
-		SecretHash:    tok.Digest(),
-		UserID:        u.ID,
-		UserKey:       u.Key,
-		UserName:      u.Name,
-		UserCreatedAt: u.CreatedAt,
-		Data:          data,
-		CreatedAt:     now,
-		LastSeenAt:    now,
-		ExpiresAt:     s.slide(now, now),
-		UserAgent:     c.UserAgent,
-		IP:            c.IP,
-	}
+	sess := NewSession(u, tok, data, c, now, s.slide(now, now))
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, Token{}, err
 	}
@@ -221,4 +209,25 @@ func (s *Service) createUser(ctx context.Context, username, password string) (*s
 		return nil, err
 	}
 	return u, nil
+}
+
+// NewSession is the session document of tok for user u, created and last
+// seen at seen. The owner's name and creation time are copied in (they
+// never change), so that answering "who is this?" takes one look-up.
+// Logins make their sessions with it, and so does cmd/bench's seeding.
+func NewSession(u *storage.User, tok Token, data string, c Client, seen, expires time.Time) *storage.Session {
+	return &storage.Session{
+		ID:            tok.SessionID,
+		SecretHash:    tok.Digest(),
+		UserID:        u.ID,
+		UserKey:       u.Key,
+		UserName:      u.Name,
+		UserCreatedAt: u.CreatedAt,
+		Data:          data,
+		CreatedAt:     seen,
+		LastSeenAt:    seen,
+		ExpiresAt:     expires,
+		UserAgent:     c.UserAgent,
+		IP:            c.IP,
+	}
 }

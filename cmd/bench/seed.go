@@ -68,21 +68,9 @@ func seedSessions(ctx context.Context, st *storage.Store, owners []*storage.User
 	return set, err
 }
 
+// newSession is a session as a login from the bench would make it.
 func newSession(u *storage.User, tok auth.Token, seen, expires time.Time) *storage.Session {
-	return &storage.Session{
-		ID:            tok.SessionID,
-		SecretHash:    tok.Digest(),
-		UserID:        u.ID,
-		UserKey:       u.Key,
-		UserName:      u.Name,
-		UserCreatedAt: u.CreatedAt,
-		Data:          `{"theme":"dark"}`,
-		CreatedAt:     seen,
-		LastSeenAt:    seen,
-		ExpiresAt:     expires,
-		UserAgent:     "gatehouse-bench",
-		IP:            "127.0.0.1",
-	}
+	return auth.NewSession(u, tok, `{"theme":"dark"}`, auth.Client{UserAgent: "gatehouse-bench", IP: "127.0.0.1"}, seen, expires)
 }
 
 const bulkBatch = 1000
