@@ -415,8 +415,10 @@ func TestMiddlewareClient(t *testing.T) {
 	}
 }
 
-func TestWithoutMiddleware(t *testing.T) {
-	ctx := context.Background()
+// checkNoSession asserts that ctx carries no session: SessionFrom answers
+// nil and RequireSession ErrUnauthenticated.
+func checkNoSession(t *testing.T, ctx context.Context) {
+	t.Helper()
 	sess, err := SessionFrom(ctx)
 	if sess != nil || err != nil {
 		t.Errorf("SessionFrom = %v, %v; want nil, nil", sess, err)
@@ -425,6 +427,11 @@ func TestWithoutMiddleware(t *testing.T) {
 	if sess != nil || !errors.Is(err, ErrUnauthenticated) {
 		t.Errorf("RequireSession = %v, %v; want nil, %v", sess, err, ErrUnauthenticated)
 	}
+}
+
+func TestWithoutMiddleware(t *testing.T) {
+	ctx := context.Background()
+	checkNoSession(t, ctx)
 	if diff := cmp.Diff(Client{}, ClientFrom(ctx)); diff != "" {
 		t.Errorf("ClientFrom (-want +got):\n%s", diff)
 	}
@@ -442,16 +449,7 @@ func setCookies(w *httptest.ResponseRecorder) []*http.Cookie {
 func TestSessionFromNoToken(t *testing.T) {
 	r := apiRequest()
 	// &Service{} has no store: a look-up would panic.
-	w := serve(t, &Service{}, HTTPConfig{}, r, func(ctx context.Context) {
-		sess, err := SessionFrom(ctx)
-		if sess != nil || err != nil {
-			t.Errorf("SessionFrom = %v, %v; want nil, nil", sess, err)
-		}
-		sess, err = RequireSession(ctx)
-		if sess != nil || !errors.Is(err, ErrUnauthenticated) {
-			t.Errorf("RequireSession = %v, %v; want nil, %v", sess, err, ErrUnauthenticated)
-		}
-	})
+	w := serve(t, &Service{}, HTTPConfig{}, r, func(ctx context.Context) { checkNoSession(t, ctx) })
 	if got := w.Header().Values("Set-Cookie"); len(got) != 0 {
 		t.Errorf("Set-Cookie = %q, want none", got)
 	}
