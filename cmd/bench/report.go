@@ -229,7 +229,7 @@ func targets(r *results) []verdict {
 		bound := x.wait + 2*h
 		add(q >= loginTarget && x.res.errors == 0 && x.res.pct(.99) <= bound,
 			fmt.Sprintf("`login` c=%d ≥ %.1f× bcrypt ceiling, no errors, p99 ≤ queue wait + 2 hash times", c, loginTarget),
-			"%.2f× (%.1f vs %.1f/s), %d errors, p99 %s ≤ %s = %s wait + 2 × %s hash; CPU per login %.2f× a hash's",
+			"%.2f× (%.1f vs %.1f/s), %d errors, p99 %s, bound %s = %s wait + 2 × %s hash; CPU per login %.2f× a hash's",
 			q, x.res.rate(), ceil.res.rate(), x.res.errors, ms(x.res.pct(.99)), ms(bound), ms(x.wait), ms(h),
 			ratioOf(cpuPerReq(x), cpuPerReq(ceil)))
 	}
