@@ -15,17 +15,18 @@ import (
 // run at once; a request that cannot get a slot within wait is refused with
 // ErrBusy instead of piling up and starving session validation.
 type hasher struct {
-	slots  chan struct{}
-	wait   time.Duration
-	waited func(time.Duration) // observes how long each slot took to get
+	slots     chan struct{}
+	wait      time.Duration
+	waited    func(time.Duration) // observes how long each slot took to get
+	escalated func()              // observes each hash that left the pool (see onPool)
 
 	// Counters for tests and metrics.
 	compares atomic.Int64 // comparisons done
 	waiting  atomic.Int64 // requests in line now
 }
 
-func newHasher(slots int, wait time.Duration, waited func(time.Duration)) *hasher {
-	return &hasher{slots: make(chan struct{}, max(slots, 1)), wait: wait, waited: waited}
+func newHasher(slots int, wait time.Duration, waited func(time.Duration), escalated func()) *hasher {
+	return &hasher{slots: make(chan struct{}, max(slots, 1)), wait: wait, waited: waited, escalated: escalated}
 }
 
 func (h *hasher) acquire(ctx context.Context) error {
@@ -60,8 +61,10 @@ func (h *hasher) compare(ctx context.Context, hash, password string) (bool, erro
 	}
 	defer h.release()
 	h.compares.Add(1)
-	var ok bool
-	onPool(func() { ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil })
+	ok, escalated := onPool(func() bool {
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	})
+	h.note(escalated)
 	return ok, nil
 }
 
@@ -71,10 +74,22 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 		return "", err
 	}
 	defer h.release()
-	var out string
-	var err error
-	onPool(func() { out, err = HashPassword(password, cost) })
-	return out, err
+	type result struct {
+		hash string
+		err  error
+	}
+	r, escalated := onPool(func() result {
+		hash, err := HashPassword(password, cost)
+		return result{hash, err}
+	})
+	h.note(escalated)
+	return r.hash, r.err
+}
+
+func (h *hasher) note(escalated bool) {
+	if escalated {
+		h.escalated()
+	}
 }
 
 // The bcrypt pool: one worker per CPU, each on an OS thread of its own in
@@ -95,12 +110,17 @@ func (h *hasher) hash(ctx context.Context, password string, cost int) (string, e
 // (short: until then every request pays for them). Both changes stop the
 // world briefly, and both happen while no worker runs: a stop never waits
 // for a thread that the kernel keeps off the CPU.
+//
+// SCHED_IDLE yields to every thread of the machine, not only to ours: when
+// other processes keep the cores busy, an idle-class hash gets almost no
+// CPU (measured: a cost-4 hash took 4.9 s beside two busy loops, 1000
+// times its run alone). Hence onPool's escalation below.
 var pool struct {
 	once sync.Once
-	jobs chan func()
+	jobs chan func(tid int)
 
 	mu     sync.Mutex
-	busy   int         // hashes running or waiting for a worker
+	busy   int         // jobs not finished, or waiting for a worker
 	base   int         // GOMAXPROCS before it was raised; 0 when not raised
 	settle *time.Timer // lowers GOMAXPROCS once the pool is quiet
 }
@@ -110,13 +130,84 @@ var pool struct {
 // hash (a stop of the world costs tens of microseconds).
 var poolQuiet = 200 * time.Millisecond
 
-func onPool(f func()) {
+// starveWindow is how often onPool checks whether other processes starve
+// its hash.
+var starveWindow = 100 * time.Millisecond
+
+// onPool runs f on the pool and returns its result. If other processes
+// keep the hash off the CPU for a whole starveWindow (see starvedByOthers),
+// it escalates: it runs f again on the calling goroutine, at normal
+// priority, returns that result and reports true. The abandoned run goes
+// on using only CPU time that nobody else wants, and its worker returns to
+// the pool when it ends. (A thread cannot be raised back from SCHED_IDLE
+// without CAP_SYS_NICE, so the work moves instead of the thread.)
+//
+// Our own requests never cause an escalation: while the server itself
+// keeps the cores busy, hashes wait for them, as the pool intends.
+func onPool[T any](f func() T) (T, bool) {
 	pool.once.Do(startPool)
 	poolEnter()
-	defer poolLeave()
-	done := make(chan struct{})
-	pool.jobs <- func() { defer close(done); f() }
-	<-done
+	out := make(chan T, 1)
+	var tid atomic.Int64 // the worker's thread once the job runs
+	job := func(t int) {
+		tid.Store(int64(t))
+		r := f()
+		poolLeave() // only now: the worker held a P until here
+		out <- r
+	}
+	tick := time.NewTicker(starveWindow)
+	defer tick.Stop()
+	w := watch{at: time.Now(), process: processCPU()}
+	for jobs := pool.jobs; ; {
+		select {
+		case jobs <- job:
+			jobs = nil
+		case r := <-out:
+			return r, false
+		case <-tick.C:
+			if !w.starved(int(tid.Load())) {
+				continue
+			}
+			if jobs != nil { // never sent: nothing of it will run
+				poolLeave()
+			}
+			return f(), true
+		}
+	}
+}
+
+// watch follows one hash, window by window.
+type watch struct {
+	at      time.Time
+	process time.Duration // CPU time of the whole process at at
+	tid     int           // the hash's thread at at; 0 before it starts
+	thread  time.Duration // CPU time of that thread at at
+}
+
+// starved reports whether other processes starved the hash, running on
+// thread tid (0 if it waits for a worker), since the last call.
+func (w *watch) starved(tid int) bool {
+	now := watch{at: time.Now(), process: processCPU(), tid: tid}
+	if tid != 0 {
+		now.thread = threadCPU(tid)
+	}
+	last := *w
+	*w = now
+	if !idleClass || last.tid != tid { // it started during the window: judge the next one
+		return false
+	}
+	return starvedByOthers(now.at.Sub(last.at), now.thread-last.thread, now.process-last.process)
+}
+
+// starvedByOthers decides, for a window of length d in which the hash's
+// thread ran for got and the whole process for all (got included), whether
+// other processes took the CPU: the hash had less than a quarter of a core
+// and the rest of the process less than a quarter of the cores. When the
+// rest of the process is busy, the hash waits for it by design; when it is
+// not, the hash waits for strangers. (A quarter: cmd/bench's own load keeps
+// the server far above it, and a hash running alone is near a whole core.)
+func starvedByOthers(d, got, all time.Duration) bool {
+	return got < d/4 && all-got < d*time.Duration(cpus)/4
 }
 
 func poolEnter() {
@@ -157,13 +248,14 @@ func poolSettle() {
 var cpus = runtime.GOMAXPROCS(0)
 
 func startPool() {
-	pool.jobs = make(chan func())
+	pool.jobs = make(chan func(int))
 	for range cpus {
 		go func() {
 			runtime.LockOSThread() // for good: the thread keeps its priority
 			lowerThreadPriority()
-			for f := range pool.jobs {
-				f()
+			tid := gettid()
+			for job := range pool.jobs {
+				job(tid)
 			}
 		}()
 	}

@@ -11,6 +11,7 @@ import (
 func TestPoolAddsProcsOnlyWhileHashing(t *testing.T) {
 	defer func(d time.Duration) { poolQuiet = d }(poolQuiet)
 	poolQuiet = 20 * time.Millisecond
+	stayOnPool(t)
 	waitProcs := func(want int) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); runtime.GOMAXPROCS(0) != want; {
@@ -20,15 +21,14 @@ func TestPoolAddsProcsOnlyWhileHashing(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	onPool(func() {}) // start the pool, then let it settle
+	onPool(func() int { return 0 }) // start the pool, then let it settle
 	pool.mu.Lock()
 	base := pool.base
 	pool.mu.Unlock()
 	waitProcs(base)
 
 	for range 2 {
-		var during int
-		onPool(func() { during = runtime.GOMAXPROCS(0) })
+		during, _ := onPool(func() int { return runtime.GOMAXPROCS(0) })
 		if want := base + cpus; during != want {
 			t.Errorf("GOMAXPROCS while hashing = %d, want %d", during, want)
 		}
@@ -40,7 +40,7 @@ func TestPoolAddsProcsOnlyWhileHashing(t *testing.T) {
 // in line otherwise. (The bench bounds login latency by this wait.)
 func TestHasherObservesItsWait(t *testing.T) {
 	waits := make(chan time.Duration, 2)
-	h := newHasher(1, time.Minute, func(d time.Duration) { waits <- d })
+	h := newHasher(1, time.Minute, func(d time.Duration) { waits <- d }, func() {})
 	ctx := t.Context()
 	if err := h.acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -60,4 +60,12 @@ func TestHasherObservesItsWait(t *testing.T) {
 	if d := <-waits; d < held {
 		t.Errorf("wait behind a slot held %v = %v, want at least that", held, d)
 	}
+}
+
+// stayOnPool turns escalation off until the test ends, for tests that
+// look at the pool's own threads: a busy machine must not move their work.
+func stayOnPool(t *testing.T) {
+	d := starveWindow
+	starveWindow = time.Hour
+	t.Cleanup(func() { starveWindow = d })
 }

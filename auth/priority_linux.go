@@ -1,6 +1,14 @@
 package auth
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// idleClass says whether the pool's threads run below normal priority, so
+// that other processes can starve them.
+const idleClass = true
 
 // lowerThreadPriority puts the calling OS thread in the SCHED_IDLE class:
 // it runs only on CPU time that no normal thread wants, and a waking
@@ -12,4 +20,26 @@ func lowerThreadPriority() {
 	if unix.SchedSetAttr(0, &attr, 0) != nil {
 		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 19)
 	}
+}
+
+func gettid() int { return unix.Gettid() }
+
+// processCPU is the CPU time used by every thread of the process so far.
+func processCPU() time.Duration {
+	return clock(unix.CLOCK_PROCESS_CPUTIME_ID)
+}
+
+// threadCPU is the CPU time used by thread tid of this process so far: the
+// kernel's clock id for a thread is MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
+// (include/linux/posix-timers.h).
+func threadCPU(tid int) time.Duration {
+	return clock(int32(^uint32(tid)<<3 | 6))
+}
+
+func clock(id int32) time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(id, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

@@ -2,6 +2,17 @@
 
 package auth
 
-// lowerThreadPriority is a no-op where threads cannot be reniced one by
-// one; the pool still keeps hashing off the requests' Ps.
+import "time"
+
+// idleClass is false where threads cannot be reniced one by one: the pool
+// still keeps hashing off the requests' Ps, and nothing starves it more
+// than any other thread.
+const idleClass = false
+
 func lowerThreadPriority() {}
+
+func gettid() int { return 0 }
+
+func processCPU() time.Duration { return 0 }
+
+func threadCPU(int) time.Duration { return 0 }

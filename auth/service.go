@@ -55,6 +55,9 @@ type Meter interface {
 	// BcryptWait: how long a password check or hash waited for a bcrypt
 	// slot (zero when one was free).
 	BcryptWait(time.Duration)
+	// BcryptEscalated: a hash that other processes kept off the CPU ran
+	// at normal priority instead (see onPool).
+	BcryptEscalated()
 }
 
 type noMeter struct{}
@@ -64,6 +67,7 @@ func (noMeter) SessionCreated()           {}
 func (noMeter) SessionsEnded(int, string) {}
 func (noMeter) Lookup(string)             {}
 func (noMeter) BcryptWait(time.Duration)  {}
+func (noMeter) BcryptEscalated()          {}
 
 // Service logs users in and out and validates their sessions.
 type Service struct {
@@ -111,7 +115,8 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}
-	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
+	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) },
+		func() { s.meter().BcryptEscalated() })
 	return s, nil
 }
 

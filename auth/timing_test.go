@@ -3,15 +3,12 @@ package auth
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"gatehouse/internal/dbtest"
 )
-
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
 
 func newTestService(t testing.TB, cost int) *Service {
 	t.Helper()
