@@ -5,10 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,42 +205,47 @@ func commandCounts(ctx context.Context, client *mongo.Client) (dbOps, error) {
 // the seconds that password checks and hashes spent waiting for a bcrypt
 // slot, and how many there were.
 func (c *gqlClient) bcryptWaits(ctx context.Context) (seconds, count float64, err error) {
+	v, err := c.metrics(ctx, "gatehouse_bcrypt_wait_seconds_sum", "gatehouse_bcrypt_wait_seconds_count")
+	if err != nil {
+		return 0, 0, err
+	}
+	return v[0], v[1], nil
+}
+
+// metrics reads the values of the named series (without labels) from the
+// server's /metrics.
+func (c *gqlClient) metrics(ctx context.Context, names ...string) ([]float64, error) {
 	url := strings.TrimSuffix(c.url, "/query") + "/metrics"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET /metrics: HTTP %d", res.StatusCode)
+		return nil, fmt.Errorf("GET /metrics: HTTP %d", res.StatusCode)
 	}
-	found := 0
+	values, found := make([]float64, len(names)), 0
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		name, value, _ := strings.Cut(sc.Text(), " ")
-		var dst *float64
-		switch name {
-		case "gatehouse_bcrypt_wait_seconds_sum":
-			dst = &seconds
-		case "gatehouse_bcrypt_wait_seconds_count":
-			dst = &count
-		default:
+		i := slices.Index(names, name)
+		if i < 0 {
 			continue
 		}
-		if *dst, err = strconv.ParseFloat(value, 64); err != nil {
-			return 0, 0, fmt.Errorf("/metrics: %s: %w", name, err)
+		if values[i], err = strconv.ParseFloat(value, 64); err != nil {
+			return nil, fmt.Errorf("/metrics: %s: %w", name, err)
 		}
 		found++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	if found != 2 {
-		return 0, 0, errors.New("/metrics has no gatehouse_bcrypt_wait_seconds")
+	if found != len(names) {
+		return nil, fmt.Errorf("/metrics lacks some of %v", names)
 	}
-	return seconds, count, nil
+	return values, nil
 }
