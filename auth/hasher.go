@@ -142,8 +142,9 @@ var starveWindow = 100 * time.Millisecond
 // the pool when it ends. (A thread cannot be raised back from SCHED_IDLE
 // without CAP_SYS_NICE, so the work moves instead of the thread.)
 //
-// Our own requests never cause an escalation: while the server itself
-// keeps the cores busy, hashes wait for them, as the pool intends.
+// The server's own load does not escalate: while the rest of the process
+// keeps a quarter of the cores busy, hashes wait for it, as the pool
+// intends.
 func onPool[T any](f func() T) (T, bool) {
 	pool.once.Do(startPool)
 	poolEnter()
@@ -167,6 +168,11 @@ func onPool[T any](f func() T) (T, bool) {
 		case <-tick.C:
 			if !w.starved(int(tid.Load())) {
 				continue
+			}
+			select {
+			case r := <-out: // done after all
+				return r, false
+			default:
 			}
 			if jobs != nil { // never sent: nothing of it will run
 				poolLeave()
