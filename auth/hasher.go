@@ -131,12 +131,14 @@ var pool struct {
 var poolQuiet = 200 * time.Millisecond
 
 // starveWindow is how often onPool checks whether other processes starve
-// its hash.
+// its hash, and starveWindows how many windows in a row they must.
 var starveWindow = 100 * time.Millisecond
 
+const starveWindows = 3
+
 // onPool runs f on the pool and returns its result. If other processes
-// keep the hash off the CPU for a whole starveWindow (see starvedByOthers),
-// it escalates: it runs f again on the calling goroutine, at normal
+// keep the hash off the CPU for starveWindows windows in a row (see
+// starvedByOthers), it escalates: it runs f again on the calling goroutine, at normal
 // priority, returns that result and reports true. The abandoned run goes
 // on using only CPU time that nobody else wants, and its worker returns to
 // the pool when it ends. (A thread cannot be raised back from SCHED_IDLE
@@ -188,21 +190,23 @@ type watch struct {
 	process time.Duration // CPU time of the whole process at at
 	tid     int           // the hash's thread at at; 0 before it starts
 	thread  time.Duration // CPU time of that thread at at
+	streak  int           // starved windows in a row until at
 }
 
-// starved reports whether other processes starved the hash, running on
-// thread tid (0 if it waits for a worker), since the last call.
+// starved reports whether other processes have starved the hash, running
+// on thread tid (0 while it waits for a worker), for starveWindows windows
+// in a row up to now.
 func (w *watch) starved(tid int) bool {
 	now := watch{at: time.Now(), process: processCPU(), tid: tid}
 	if tid != 0 {
 		now.thread = threadCPU(tid)
 	}
-	last := *w
-	*w = now
-	if !idleClass || last.tid != tid { // it started during the window: judge the next one
-		return false
+	// A window in which the hash started says nothing: judge the next one.
+	if idleClass && w.tid == tid && starvedByOthers(now.at.Sub(w.at), now.thread-w.thread, now.process-w.process) {
+		now.streak = w.streak + 1
 	}
-	return starvedByOthers(now.at.Sub(last.at), now.thread-last.thread, now.process-last.process)
+	*w = now
+	return w.streak >= starveWindows
 }
 
 // starvedByOthers decides, for a window of length d in which the hash's
@@ -210,8 +214,11 @@ func (w *watch) starved(tid int) bool {
 // other processes took the CPU: the hash had less than a quarter of a core
 // and the rest of the process less than a quarter of the cores. When the
 // rest of the process is busy, the hash waits for it by design; when it is
-// not, the hash waits for strangers. (A quarter: cmd/bench's own load keeps
-// the server far above it, and a hash running alone is near a whole core.)
+// not, the hash waits for strangers. A database on the same machine counts
+// as a stranger: with cmd/bench's engine in a process of its own, the
+// server's share fell below a quarter for single windows under a login
+// flood (once or twice in a minute, never two in a row in four runs),
+// hence several windows in a row.
 func starvedByOthers(d, got, all time.Duration) bool {
 	return got < d/4 && all-got < d*time.Duration(cpus)/4
 }
