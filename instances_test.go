@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
 
@@ -19,7 +20,7 @@ import (
 func startDB(t *testing.T) string {
 	t.Helper()
 	env := testEnv(t)
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

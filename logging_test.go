@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"gatehouse/internal/testlog"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 // Info lines wait in the buffer (the access log would otherwise cost a
 // write per request); a warning sends them out at once, after them.
 func TestLogWarningsFlushAtOnce(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	w := newLogWriter(out, time.Hour)
 	log := newLogger(&config{logLevel: slog.LevelInfo}, w).With("instance", "a")
 	log.Info("request", "status", 200)
@@ -27,7 +28,7 @@ func TestLogWarningsFlushAtOnce(t *testing.T) {
 
 // Lines reach the output after the delay, with no further writes.
 func TestLogLinesArriveWithinTheDelay(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	w := newLogWriter(out, 20*time.Millisecond)
 	newLogger(&config{logLevel: slog.LevelInfo, logFormat: "json"}, w).Info("request", "status", 200)
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"msg":"request"`); {
@@ -40,7 +41,7 @@ func TestLogLinesArriveWithinTheDelay(t *testing.T) {
 
 // A full buffer goes out without waiting for the timer.
 func TestLogBufferFlushesWhenFull(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	w := newLogWriter(out, time.Hour)
 	line := strings.Repeat("x", 1023) + "\n"
 	for range 40 { // 40 KiB > the 32 KiB buffer
@@ -55,7 +56,7 @@ func TestLogBufferFlushesWhenFull(t *testing.T) {
 
 // failingWriter fails its first n writes.
 type failingWriter struct {
-	syncBuffer
+	testlog.Buffer
 	fails int
 }
 
@@ -64,7 +65,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 		f.fails--
 		return 0, errors.New("disk full")
 	}
-	return f.syncBuffer.Write(p)
+	return f.Buffer.Write(p)
 }
 
 // A failed write loses the lines that waited, not every later one.
@@ -81,7 +82,7 @@ func TestLogRecoversFromAWriteError(t *testing.T) {
 
 // Commands write through: their log lines and their output stay in order.
 func TestLogWithoutDelayWritesThrough(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	newLogger(&config{logLevel: slog.LevelInfo}, newLogWriter(out, 0)).Info("created")
 	if !strings.Contains(out.String(), "msg=created") {
 		t.Errorf("output %q, want the line at once", out.String())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse/internal/testlog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,7 +65,7 @@ func binary(t *testing.T) string {
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testlog.Buffer
 	url    string // the API's base URL, or the database's mongodb:// URI
 	exited chan struct{}
 	state  *os.ProcessState
@@ -85,7 +86,7 @@ func startProc(t *testing.T, env map[string]string, args ...string) *proc {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{t: t, cmd: cmd, out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, out: &testlog.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"gatehouse/internal/testlog"
 	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,7 +17,7 @@ import (
 type gatehouse struct {
 	t      *testing.T
 	url    string
-	out    *syncBuffer
+	out    *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -31,7 +31,7 @@ func start(t *testing.T, env map[string]string, args ...string) *gatehouse {
 func start2(t *testing.T, env map[string]string, listening string, args ...string) *gatehouse {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gatehouse{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	g := &gatehouse{t: t, out: &testlog.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
 	go func() {
 		g.done <- run(ctx, append([]string{"gatehouse"}, args...), getenv, strings.NewReader(""), g.out)
@@ -127,7 +127,7 @@ func TestRunPersistsAcrossRestart(t *testing.T) {
 func TestUserCommands(t *testing.T) {
 	env := testEnv(t)
 	env["ALLOW_SIGNUP"] = "false"
-	var out syncBuffer
+	var out testlog.Buffer
 	cmd := func(stdin string, args ...string) error {
 		return run(context.Background(), append([]string{"gatehouse"}, args...), func(k string) string { return env[k] }, strings.NewReader(stdin), &out)
 	}
@@ -182,7 +182,7 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 	} {
 		env := testEnv(t)
 		env[tc.key] = tc.value
-		err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &syncBuffer{})
+		err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &testlog.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%q: got error %v, want one naming %s", tc.key, tc.value, err, tc.want)
 		}
@@ -190,7 +190,7 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 }
 
 func TestHelpListsSettings(t *testing.T) {
-	var out syncBuffer
+	var out testlog.Buffer
 	if err := run(context.Background(), []string{"gatehouse", "-h"}, func(string) string { return "" }, strings.NewReader(""), &out); err != nil {
 		t.Fatal(err)
 	}
@@ -205,23 +205,6 @@ func TestHelpListsSettings(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeAddr(t *testing.T) string {

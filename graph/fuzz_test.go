@@ -11,6 +11,7 @@ import (
 	"gatehouse/auth"
 	"gatehouse/graph"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/testlog"
 )
 
 // FuzzRequest throws arbitrary bodies at the real handler on a real
@@ -33,7 +34,7 @@ func FuzzRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := graph.NewHandler(graph.Options{Auth: svc, Ready: st.Ping, Logger: slogTo(&syncBuffer{})})
+	h := graph.NewHandler(graph.Options{Auth: svc, Ready: st.Ping, Logger: slogTo(&testlog.Buffer{})})
 	f.Fuzz(func(t *testing.T, body []byte, token string) {
 		req := httptest.NewRequest(http.MethodPost, "/query", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")

@@ -18,6 +18,7 @@ import (
 	"gatehouse/auth"
 	"gatehouse/graph"
 	"gatehouse/internal/dbtest"
+	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
 
@@ -48,7 +49,7 @@ type env struct {
 	store *storage.Store
 	svc   *auth.Service
 	clock *clock
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 }
 
 type envOption func(*auth.Config, *graph.Options)
@@ -62,7 +63,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 func newEnvOn(t *testing.T, st *storage.Store, opts ...envOption) *env {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	acfg := auth.Config{
 		TTL: time.Hour, MaxAge: 24 * time.Hour, BcryptCost: 4, AllowSignup: true,
@@ -231,23 +232,6 @@ func (e *env) sessionCount() int64 {
 		e.t.Fatal(err)
 	}
 	return n
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

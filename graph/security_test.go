@@ -13,6 +13,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
 
@@ -396,7 +397,7 @@ func TestPanicIsContained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	srv := httptestServer(t, graph.Options{Auth: broken, Ready: e.store.Ping, Logger: slogTo(logs)})
 	c := &client{e: &env{t: t, url: srv, logs: logs}, http: http.DefaultClient, header: http.Header{}}
 	r := c.do(t, loginQuery, map[string]any{"u": "panic", "p": pw})
