@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"io/fs"
-	"path"
 	"runtime/debug"
-	"strconv"
-	"strings"
+
+	"gatehouse/internal/cgroup"
 )
 
 // gcPercent is the GOGC that gatehouse runs with unless GOGC is set. The
@@ -27,31 +24,8 @@ func tuneGC(getenv func(string) string, root fs.FS) {
 		debug.SetGCPercent(gcPercent)
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		if limit, ok := cgroupMemoryLimit(root); ok {
+		if limit, ok := cgroup.MemoryMax(root); ok {
 			debug.SetMemoryLimit(limit / 4 * 3)
 		}
 	}
-}
-
-// cgroupMemoryLimit reads the memory.max of the process's cgroup v2 in the
-// file system root; ok is false where there is none or no limit.
-func cgroupMemoryLimit(root fs.FS) (limit int64, ok bool) {
-	b, err := fs.ReadFile(root, "proc/self/cgroup")
-	if err != nil {
-		return 0, false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, found := strings.CutPrefix(sc.Text(), "0::/") // the v2 hierarchy
-		if !found {
-			continue
-		}
-		val, err := fs.ReadFile(root, path.Join("sys/fs/cgroup", rest, "memory.max"))
-		if err != nil {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(string(val)), 10, 64)
-		return n, err == nil && n > 0 // "max" means none
-	}
-	return 0, false
 }

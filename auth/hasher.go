@@ -2,12 +2,15 @@ package auth
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"gatehouse/internal/cgroup"
 )
 
 // hasher runs bcrypt with bounded parallelism. bcrypt is the most
@@ -108,8 +111,10 @@ func (h *hasher) note(escalated bool) {
 // (cmd/bench, GOMAXPROCS 4 against 2 on 2 cores). So they are added when
 // a hash starts and removed once the pool has been idle for poolQuiet
 // (short: until then every request pays for them). Both changes stop the
-// world briefly, and both happen while no worker runs: a stop never waits
-// for a thread that the kernel keeps off the CPU.
+// world briefly, and both happen while no job runs, so that they do not
+// wait for a thread that the kernel keeps off the CPU. (The collector's
+// stops do wait for a running job: while other processes starve one, its
+// pauses grow. The README's Security model says what to do.)
 //
 // SCHED_IDLE yields to every thread of the machine, not only to ours: when
 // other processes keep the cores busy, an idle-class hash gets almost no
@@ -160,7 +165,8 @@ func onPool[T any](f func() T) (T, bool) {
 	}
 	tick := time.NewTicker(starveWindow)
 	defer tick.Stop()
-	w := watch{at: time.Now(), process: processCPU()}
+	w := watch{at: time.Now()}
+	w.process, _ = processCPU()
 	for jobs := pool.jobs; ; {
 		select {
 		case jobs <- job:
@@ -197,13 +203,19 @@ type watch struct {
 // on thread tid (0 while it waits for a worker), for starveWindows windows
 // in a row up to now.
 func (w *watch) starved(tid int) bool {
-	now := watch{at: time.Now(), process: processCPU(), tid: tid}
-	if tid != 0 {
-		now.thread = threadCPU(tid)
+	process, ok := processCPU()
+	now := watch{at: time.Now(), process: process, tid: tid}
+	if ok && tid != 0 {
+		now.thread, ok = threadCPU(tid)
 	}
-	// A window in which the hash started says nothing: judge the next one.
-	if idleClass && w.tid == tid && starvedByOthers(now.at.Sub(w.at), now.thread-w.thread, now.process-w.process) {
+	// A window in which the hash started says nothing, nor one whose
+	// clocks could not be read: judge the next one.
+	if ok && idleClass && w.tid == tid && w.process != 0 &&
+		starvedByOthers(now.at.Sub(w.at), now.thread-w.thread, now.process-w.process, capacity) {
 		now.streak = w.streak + 1
+	}
+	if !ok {
+		now.process = 0 // the next window has no start
 	}
 	*w = now
 	return w.streak >= starveWindows
@@ -212,15 +224,16 @@ func (w *watch) starved(tid int) bool {
 // starvedByOthers decides, for a window of length d in which the hash's
 // thread ran for got and the whole process for all (got included), whether
 // other processes took the CPU: the hash had less than a quarter of a core
-// and the rest of the process less than a quarter of the cores. When the
+// and the rest of the process less than a quarter of the cores it may use
+// (see capacity). When the
 // rest of the process is busy, the hash waits for it by design; when it is
 // not, the hash waits for strangers. A database on the same machine counts
 // as a stranger: with cmd/bench's engine in a process of its own, the
 // server's share fell below a quarter for single windows under a login
 // flood (once or twice in a minute, never two in a row in four runs),
 // hence several windows in a row.
-func starvedByOthers(d, got, all time.Duration) bool {
-	return got < d/4 && all-got < d*time.Duration(cpus)/4
+func starvedByOthers(d, got, all time.Duration, cores float64) bool {
+	return got < d/4 && float64(all-got) < float64(d)*cores/4
 }
 
 func poolEnter() {
@@ -259,6 +272,17 @@ func poolSettle() {
 // spend its quota in moments, and the kernel would then stall every
 // thread of the process, not just the hashes).
 var cpus = runtime.GOMAXPROCS(0)
+
+// capacity is the CPU time the process may use, in cores: cpus, or less
+// under a cgroup quota (Go rounds a quota up to whole cores, and to 2 at
+// least). Under a quota of half a core, a process that uses all it may
+// is busy, not starved.
+var capacity = func() float64 {
+	if q, ok := cgroup.CPUMax(os.DirFS("/")); ok && q < float64(cpus) {
+		return q
+	}
+	return float64(cpus)
+}()
 
 func startPool() {
 	pool.jobs = make(chan func(int))

@@ -24,22 +24,24 @@ func lowerThreadPriority() {
 
 func gettid() int { return unix.Gettid() }
 
-// processCPU is the CPU time used by every thread of the process so far.
-func processCPU() time.Duration {
+// processCPU is the CPU time used by every thread of the process so far;
+// ok is false if the clock could not be read.
+func processCPU() (time.Duration, bool) {
 	return clock(unix.CLOCK_PROCESS_CPUTIME_ID)
 }
 
 // threadCPU is the CPU time used by thread tid of this process so far: the
 // kernel's clock id for a thread is MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED)
-// (include/linux/posix-timers.h).
-func threadCPU(tid int) time.Duration {
+// (include/linux/posix-timers.h). ok is false if the clock could not be
+// read (the thread is gone, say).
+func threadCPU(tid int) (time.Duration, bool) {
 	return clock(int32(^uint32(tid)<<3 | 6))
 }
 
-func clock(id int32) time.Duration {
+func clock(id int32) (time.Duration, bool) {
 	var ts unix.Timespec
 	if unix.ClockGettime(id, &ts) != nil {
-		return 0
+		return 0, false
 	}
-	return time.Duration(ts.Nano())
+	return time.Duration(ts.Nano()), true
 }

@@ -13,6 +13,6 @@ func lowerThreadPriority() {}
 
 func gettid() int { return 0 }
 
-func processCPU() time.Duration { return 0 }
+func processCPU() (time.Duration, bool) { return 0, false }
 
-func threadCPU(int) time.Duration { return 0 }
+func threadCPU(int) (time.Duration, bool) { return 0, false }
