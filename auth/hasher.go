@@ -143,15 +143,16 @@ const starveWindows = 3
 
 // onPool runs f on the pool and returns its result. If other processes
 // keep the hash off the CPU for starveWindows windows in a row (see
-// starvedByOthers), it escalates: it runs f again on the calling goroutine, at normal
-// priority, returns that result and reports true. The abandoned run goes
-// on using only CPU time that nobody else wants, and its worker returns to
-// the pool when it ends. (A thread cannot be raised back from SCHED_IDLE
-// without CAP_SYS_NICE, so the work moves instead of the thread.)
+// starvedByOthers), it escalates: it runs f again on the calling
+// goroutine, at normal priority, returns that result and reports true. The
+// abandoned run goes on using only CPU time that nobody else wants, and
+// its worker returns to the pool when it ends. (A thread cannot be raised
+// back from SCHED_IDLE without CAP_SYS_NICE, so the work moves instead of
+// the thread.)
 //
 // The server's own load does not escalate: while the rest of the process
-// keeps a quarter of the cores busy, hashes wait for it, as the pool
-// intends.
+// keeps a quarter of the CPU it may use busy, hashes wait for it, as the
+// pool intends.
 func onPool[T any](f func() T) (T, bool) {
 	pool.once.Do(startPool)
 	poolEnter()
@@ -225,9 +226,8 @@ func (w *watch) starved(tid int) bool {
 // thread ran for got and the whole process for all (got included), whether
 // other processes took the CPU: the hash had less than a quarter of a core
 // and the rest of the process less than a quarter of the cores it may use
-// (see capacity). When the
-// rest of the process is busy, the hash waits for it by design; when it is
-// not, the hash waits for strangers. A database on the same machine counts
+// (see capacity). When the rest of the process is busy, the hash waits for
+// it by design; when it is not, the hash waits for strangers. A database on the same machine counts
 // as a stranger: with cmd/bench's engine in a process of its own, the
 // server's share fell below a quarter for single windows under a login
 // flood (once or twice in a minute, never two in a row in four runs),
