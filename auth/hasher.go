@@ -210,8 +210,8 @@ func (w *watch) starved(tid int) bool {
 		now.thread, ok = threadCPU(tid)
 	}
 	// A window in which the hash started says nothing, nor one whose
-	// clocks could not be read: judge the next one.
-	if ok && idleClass && w.tid == tid && w.process != 0 &&
+	// clocks could not be read (nowhere but Linux can): judge the next one.
+	if ok && w.tid == tid && w.process != 0 &&
 		starvedByOthers(now.at.Sub(w.at), now.thread-w.thread, now.process-w.process, capacity) {
 		now.streak = w.streak + 1
 	}
@@ -227,11 +227,11 @@ func (w *watch) starved(tid int) bool {
 // other processes took the CPU: the hash had less than a quarter of a core
 // and the rest of the process less than a quarter of the cores it may use
 // (see capacity). When the rest of the process is busy, the hash waits for
-// it by design; when it is not, the hash waits for strangers. A database on the same machine counts
-// as a stranger: with cmd/bench's engine in a process of its own, the
-// server's share fell below a quarter for single windows under a login
-// flood (once or twice in a minute, never two in a row in four runs),
-// hence several windows in a row.
+// it by design; when it is not, the hash waits for strangers. A database
+// on the same machine counts as a stranger: with cmd/bench's engine in a
+// process of its own, the server's share fell below a quarter for single
+// windows under a login flood (once or twice in a minute, never two in a
+// row in four runs), hence several windows in a row.
 func starvedByOthers(d, got, all time.Duration, cores float64) bool {
 	return got < d/4 && float64(all-got) < float64(d)*cores/4
 }

@@ -6,10 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// idleClass says whether the pool's threads run below normal priority, so
-// that other processes can starve them.
-const idleClass = true
-
 // lowerThreadPriority puts the calling OS thread in the SCHED_IDLE class:
 // it runs only on CPU time that no normal thread wants, and a waking
 // normal thread preempts it at once. (Nice 19 is not enough: the kernel

@@ -4,11 +4,9 @@ package auth
 
 import "time"
 
-// idleClass is false where threads cannot be reniced one by one: the pool
-// still keeps hashing off the requests' Ps, and nothing starves it more
-// than any other thread.
-const idleClass = false
-
+// Where threads cannot be reniced one by one, the pool still keeps hashing
+// off the requests' Ps, and nothing starves it more than any other thread:
+// its clocks read nothing, so onPool never escalates.
 func lowerThreadPriority() {}
 
 func gettid() int { return 0 }
