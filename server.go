@@ -31,7 +31,6 @@ import (
 )
 
 func main() {
-	tuneGC(os.Getenv, os.DirFS("/"))
 	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)
@@ -55,9 +54,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := newLogger(cfg, out)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC(getenv, os.DirFS("/"))
 	if len(rest) > 0 && rest[0] == "db" {
 		return serveDatabase(ctx, cfg, rest[1:], log)
 	}
+	slots := reserveHashProcs(cfg.bcryptSlots)
 
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		AllowSignup: cfg.allowSignup,
 		Logger:      log,
 		Throttle:    cfg.throttle,
-		BcryptSlots: cfg.bcryptSlots,
+		BcryptSlots: slots,
 		BcryptWait:  cfg.bcryptWait,
 		Meter:       meter(m),
 	})

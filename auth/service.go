@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -32,8 +33,9 @@ type Config struct {
 	// Throttle bounds password guessing; zero means DefaultThrottle.
 	Throttle ThrottleConfig
 	// BcryptSlots is how many bcrypt operations may run at once; 0 means
-	// one per CPU the process may use (GOMAXPROCS at start, which follows
-	// a container's CPU quota).
+	// GOMAXPROCS (which follows a container's CPU quota). Each running
+	// hash holds a P of the Go scheduler, so a server should have a P per
+	// slot beyond those its requests need (see hasher).
 	BcryptSlots int
 	// BcryptWait is how long a request may wait for a slot before it is
 	// refused; 0 means 5 seconds.
@@ -55,9 +57,6 @@ type Meter interface {
 	// BcryptWait: how long a password check or hash waited for a bcrypt
 	// slot (zero when one was free).
 	BcryptWait(time.Duration)
-	// BcryptEscalated: a hash that other processes kept off the CPU ran
-	// at normal priority instead (see onPool).
-	BcryptEscalated()
 }
 
 type noMeter struct{}
@@ -67,7 +66,6 @@ func (noMeter) SessionCreated()           {}
 func (noMeter) SessionsEnded(int, string) {}
 func (noMeter) Lookup(string)             {}
 func (noMeter) BcryptWait(time.Duration)  {}
-func (noMeter) BcryptEscalated()          {}
 
 // Service logs users in and out and validates their sessions.
 type Service struct {
@@ -105,7 +103,7 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 		cfg.Throttle = DefaultThrottle
 	}
 	if cfg.BcryptSlots == 0 {
-		cfg.BcryptSlots = cpus
+		cfg.BcryptSlots = runtime.GOMAXPROCS(0)
 	}
 	if cfg.BcryptWait == 0 {
 		cfg.BcryptWait = 5 * time.Second
@@ -115,8 +113,7 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}
-	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) },
-		func() { s.meter().BcryptEscalated() })
+	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
 	return s, nil
 }
 

@@ -52,27 +52,8 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 			res.notes = append(res.notes, "run stopped early: "+err.Error())
 			return res, err
 		}
-		if name == "reads" || name == "logins" {
-			if err := b.noteEscalations(ctx, res, name); err != nil {
-				return res, err
-			}
-		}
 	}
 	return res, nil
-}
-
-// noteEscalations notes how many hashes the server has run again at
-// normal priority because other processes starved them (auth's onPool),
-// after the phase. The flood must cause none: its hashes must wait for the
-// session checks, not compete with them.
-func (b *bench) noteEscalations(ctx context.Context, res *results, phase string) error {
-	v, err := b.gql.metrics(ctx, "gatehouse_bcrypt_escalated_total")
-	if err != nil {
-		return err
-	}
-	res.notes = append(res.notes, fmt.Sprintf("bcrypt escalations (hashes that other processes starved, "+
-		"run again at normal priority) so far, after the %s: %.0f.", phase, v[0]))
-	return nil
 }
 
 func (b *bench) seedMain(ctx context.Context) (*population, error) {

@@ -43,19 +43,3 @@ func MemoryMax(root fs.FS) (limit int64, ok bool) {
 	n, err := strconv.ParseInt(val, 10, 64)
 	return n, err == nil && n > 0 // "max" means none
 }
-
-// CPUMax is the cgroup's CPU quota in cores (cpu.max's quota over its
-// period: 0.5 for "50000 100000"); ok is false where there is none.
-func CPUMax(root fs.FS) (cores float64, ok bool) {
-	val, ok := read(root, "cpu.max")
-	if !ok {
-		return 0, false
-	}
-	quota, period, _ := strings.Cut(val, " ")
-	q, err1 := strconv.ParseFloat(quota, 64) // "max" means none
-	p, err2 := strconv.ParseFloat(period, 64)
-	if err1 != nil || err2 != nil || q <= 0 || p <= 0 {
-		return 0, false
-	}
-	return q / p, true
-}

@@ -41,37 +41,3 @@ func TestMemoryMax(t *testing.T) {
 		})
 	}
 }
-
-func TestCPUMax(t *testing.T) {
-	tests := []struct {
-		name   string
-		files  fstest.MapFS
-		want   float64
-		wantOK bool
-	}{
-		{"half a core", fstest.MapFS{
-			"proc/self/cgroup":      {Data: []byte("0::/\n")},
-			"sys/fs/cgroup/cpu.max": {Data: []byte("50000 100000\n")},
-		}, 0.5, true},
-		{"service, host namespace", fstest.MapFS{
-			"proc/self/cgroup": {Data: []byte("0::/system.slice/gatehouse.service\n")},
-			"sys/fs/cgroup/system.slice/gatehouse.service/cpu.max": {Data: []byte("150000 100000\n")},
-		}, 1.5, true},
-		{"no limit", fstest.MapFS{
-			"proc/self/cgroup":      {Data: []byte("0::/\n")},
-			"sys/fs/cgroup/cpu.max": {Data: []byte("max 100000\n")},
-		}, 0, false},
-		{"no cpu controller", fstest.MapFS{
-			"proc/self/cgroup": {Data: []byte("0::/\n")},
-		}, 0, false},
-		{"not Linux", fstest.MapFS{}, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := CPUMax(tt.files)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("CPUMax = %v, %v; want %v, %v", got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
-}

@@ -1,6 +1,6 @@
 // Package metrics exports gatehouse's Prometheus metrics: logins by
 // outcome, sessions created and ended, session look-ups, request latency by
-// GraphQL operation, and the bcrypt queue, its wait and its escalations.
+// GraphQL operation, and the bcrypt queue and its wait.
 package metrics
 
 import (
@@ -27,7 +27,6 @@ type Metrics struct {
 	lookups  *prometheus.CounterVec
 	requests *prometheus.HistogramVec
 	bcrypt   prometheus.Histogram
-	escalate prometheus.Counter
 
 	mu  sync.Mutex
 	ops map[string]bool
@@ -60,13 +59,9 @@ func New(queue func() int64) *Metrics {
 			Help:    "Time a password check or hash waited for a bcrypt slot.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
-		escalate: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gatehouse_bcrypt_escalated_total",
-			Help: "Hashes that other processes kept off the CPU and that ran again at normal priority.",
-		}),
 		ops: map[string]bool{},
 	}
-	m.reg.MustRegister(m.logins, m.created, m.ended, m.lookups, m.requests, m.bcrypt, m.escalate,
+	m.reg.MustRegister(m.logins, m.created, m.ended, m.lookups, m.requests, m.bcrypt,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatehouse_bcrypt_queue", Help: "Requests waiting for a bcrypt slot.",
 		}, func() float64 { return float64(queue()) }),
@@ -103,9 +98,6 @@ func (m *Metrics) Lookup(result string) { m.lookups.WithLabelValues(result).Inc(
 
 // BcryptWait observes how long a password check or hash waited for a slot.
 func (m *Metrics) BcryptWait(d time.Duration) { m.bcrypt.Observe(d.Seconds()) }
-
-// BcryptEscalated counts a hash that ran again at normal priority.
-func (m *Metrics) BcryptEscalated() { m.escalate.Inc() }
 
 var opName = regexp.MustCompile(`^[_A-Za-z][_0-9A-Za-z]{0,63}$`)
 
