@@ -2,6 +2,9 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -138,5 +141,59 @@ func TestDatabaseFailureIsMasked(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), c.token) || strings.Contains(e.logs.String(), pw) {
 		t.Error("the server log contains a token or password")
+	}
+}
+
+// Requests refused before GraphQL runs keep their status, and answer in
+// GraphQL's error format with extensions.code BAD_REQUEST; the CSRF refusal
+// is pinned byte for byte.
+func TestRefusedRequestBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const csrf = `{"errors":[{"message":"this request authenticates with a cookie and could come from another site: ` +
+		`send it as POST with Content-Type: application/json, or add an Apollo-Require-Preflight header",` +
+		`"extensions":{"code":"BAD_REQUEST"}}]}`
+	for _, tc := range []struct {
+		name, method, ct string
+		cookie           bool
+		status           int
+		msg              string
+	}{
+		{"cross-site capable with cookie", http.MethodPost, "text/plain", true, http.StatusBadRequest, ""},
+		{"not JSON", http.MethodPost, "text/plain", false, http.StatusUnsupportedMediaType, "POST bodies must be application/json"},
+		{"wrong method", http.MethodPut, "application/json", false, http.StatusMethodNotAllowed, "use GET for queries or POST with application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, e.url+"/query", strings.NewReader(`{"query":"{ me { id } }"}`))
+			req.Header.Set("Content-Type", tc.ct)
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: auth.NewToken().String()})
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.status {
+				t.Errorf("status: got %d, want %d", res.StatusCode, tc.status)
+			}
+			if got := res.Header.Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", got)
+			}
+			if tc.msg == "" {
+				if string(body) != csrf {
+					t.Errorf("body:\ngot  %s\nwant %s", body, csrf)
+				}
+				return
+			}
+			var r response
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatalf("body not JSON: %q", body)
+			}
+			if len(r.Errors) != 1 || r.Errors[0].Message != tc.msg || r.Errors[0].Extensions["code"] != "BAD_REQUEST" {
+				t.Errorf("errors: got %+v, want one with message %q and code BAD_REQUEST", r.Errors, tc.msg)
+			}
+		})
 	}
 }
