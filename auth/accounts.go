@@ -29,15 +29,15 @@ func (s *Service) Login(ctx context.Context, username, password string, data str
 	return sess, tok, err
 }
 
+// loginOutcome is the metrics label of a login's result, from its error's
+// code: a bad username or password, however it was bad, counts as one.
 func loginOutcome(err error) string {
-	var throttled *ThrottledError
-	var input *InputError
-	switch {
-	case err == nil:
+	switch ErrorCode(err) {
+	case "":
 		return "ok"
-	case errors.Is(err, ErrInvalidCredentials), errors.As(err, &input):
+	case EUnauthenticated, EInvalid:
 		return "bad_credentials"
-	case errors.As(err, &throttled):
+	case EThrottled:
 		return "throttled"
 	}
 	return "error"

@@ -3,11 +3,17 @@ package graph_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/auth"
 	"gatehouse/graph"
@@ -193,6 +199,40 @@ func TestRefusedRequestBodies(t *testing.T) {
 			}
 			if len(r.Errors) != 1 || r.Errors[0].Message != tc.msg || r.Errors[0].Extensions["code"] != "BAD_REQUEST" {
 				t.Errorf("errors: got %+v, want one with message %q and code BAD_REQUEST", r.Errors, tc.msg)
+			}
+		})
+	}
+}
+
+// The one mapping from auth's codes to what a client sees: the GraphQL
+// code, the message shown or hidden, retryAfter for throttled errors.
+func TestPresentError(t *testing.T) {
+	t.Parallel()
+	const hidden = "internal server error"
+	present := graph.PresentError(slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name       string
+		err        error
+		code       string
+		msg        string
+		retryAfter any
+	}{
+		{"invalid credentials", fmt.Errorf("login: %w", auth.ErrInvalidCredentials), "UNAUTHENTICATED", "invalid username or password", nil},
+		{"no session", auth.ErrUnauthenticated, "UNAUTHENTICATED", "not signed in", nil},
+		{"sign-up disabled", auth.ErrSignupDisabled, "FORBIDDEN", "sign-up is disabled", nil},
+		{"wrong current password", auth.ErrWrongPassword, "BAD_USER_INPUT", "current password is incorrect", nil},
+		{"input error", fmt.Errorf("register: %w", &auth.InputError{Field: "username", Reason: "taken"}), "BAD_USER_INPUT", "username taken", nil},
+		{"throttled", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "TOO_MANY_REQUESTS", "too many requests, retry later", 2},
+		{"bcrypt busy", auth.ErrBusy, "TOO_MANY_REQUESTS", "too many requests, retry later", 1},
+		{"bad request", &auth.Error{Code: auth.EBadRequest, Message: "refused"}, "BAD_REQUEST", "refused", nil},
+		{"internal code", &auth.Error{Code: auth.EInternal, Message: "detail"}, "INTERNAL_SERVER_ERROR", hidden, nil},
+		{"unexpected", errors.New("storage: session by id: connection refused"), "INTERNAL_SERVER_ERROR", hidden, nil},
+		{"gqlgen's own", &gqlerror.Error{Message: "too deep", Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}}, "DEPTH_LIMIT_EXCEEDED", "too deep", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := present(context.Background(), tc.err)
+			if got.Extensions["code"] != tc.code || got.Message != tc.msg || got.Extensions["retryAfter"] != tc.retryAfter {
+				t.Errorf("got message %q, extensions %v; want %q, code %s, retryAfter %v", got.Message, got.Extensions, tc.msg, tc.code, tc.retryAfter)
 			}
 		})
 	}

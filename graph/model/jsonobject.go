@@ -1,5 +1,5 @@
-// Package model holds the GraphQL types: the ones gqlgen generates and the
-// JSONObject scalar.
+// Package model holds the GraphQL types: the ones gqlgen generates, the
+// JSONObject scalar, and the error codes clients see.
 package model
 
 import (
@@ -31,7 +31,7 @@ const EmptyObject JSONObject = "{}"
 
 // UnmarshalGQL implements graphql.Unmarshaler. It accepts JSON objects
 // within MaxDataBytes and MaxDataDepth whose keys MongoDB can store, and
-// reports anything else as BAD_USER_INPUT.
+// reports anything else as CodeBadUserInput.
 func (o *JSONObject) UnmarshalGQL(v any) error {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -149,6 +149,6 @@ func checkKey(k string) error {
 func badData(reason string) error {
 	return &gqlerror.Error{
 		Message:    "data " + reason,
-		Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+		Extensions: map[string]any{"code": CodeBadUserInput},
 	}
 }
