@@ -94,7 +94,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var d sessionDoc
 	err := s.sessions.FindOne(ctx, byID(id)).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: session by id: %w", notFound(err))
+		return nil, translate("session by id", err)
 	}
 	return d.session(), nil
 }
@@ -121,7 +121,7 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 		return fmt.Errorf("storage: %s: %w", what, err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("storage: %s: %w", what, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, 
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: set session data: %w", notFound(err))
+		return nil, translate("set session data", err)
 	}
 	return d.session(), nil
 }

@@ -296,3 +296,24 @@ func TestCreateSessionsInBulk(t *testing.T) {
 		t.Errorf("sessions: %d, want 2", n)
 	}
 }
+
+// A missing document is ErrNotFound itself, whatever looked for it: its
+// message says "storage:" once.
+func TestNotFoundIsNotWrapped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	for name, lookup := range map[string]func() error{
+		"UserByKey":       func() error { _, err := st.UserByKey(ctx, "nobody"); return err },
+		"SetPasswordHash": func() error { return st.SetPasswordHash(ctx, "nobody", "h") },
+		"SessionByID":     func() error { _, err := st.SessionByID(ctx, "none"); return err },
+		"TouchSession":    func() error { return st.TouchSession(ctx, "none", t0, t0) },
+		"RotateSecret":    func() error { return st.RotateSecret(ctx, "none", []byte{1}) },
+		"SetSessionData":  func() error { _, err := st.SetSessionData(ctx, "none", "{}"); return err },
+		"ThrottleByKey":   func() error { _, err := st.ThrottleByKey(ctx, "none"); return err },
+	} {
+		if err := lookup(); err != storage.ErrNotFound { // the sentinel itself, not wrapped
+			t.Errorf("%s: got %v, want storage.ErrNotFound itself", name, err)
+		}
+	}
+}
