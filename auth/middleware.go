@@ -131,7 +131,7 @@ func SessionFrom(ctx context.Context) (*storage.Session, error) {
 		if req.token == "" {
 			return
 		}
-		sess, err := req.svc.Authenticate(ctx, req.token)
+		sess, err := req.svc.authenticate(ctx, req.token)
 		req.mu.Lock()
 		req.sess, req.err = sess, err
 		req.mu.Unlock()

@@ -30,15 +30,15 @@ func (s *Service) ExpiresAt(sess *storage.Session) time.Time {
 	return earlier(sess.ExpiresAt, sess.CreatedAt.Add(s.cfg.MaxAge))
 }
 
-// Expired reports whether sess is past its expiry now.
-func (s *Service) Expired(sess *storage.Session) bool {
+// expired reports whether sess is past its expiry now.
+func (s *Service) expired(sess *storage.Session) bool {
 	return !s.cfg.Now().Before(s.ExpiresAt(sess))
 }
 
-// DeleteExpired deletes sess if it has expired and reports whether it had.
+// deleteExpired deletes sess if it has expired and reports whether it had.
 // Callers treat an expired session exactly like a missing one.
-func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (bool, error) {
-	if !s.Expired(sess) {
+func (s *Service) deleteExpired(ctx context.Context, sess *storage.Session) (bool, error) {
+	if !s.expired(sess) {
 		return false, nil
 	}
 	deleted, err := s.store.DeleteSession(ctx, sess.ID)
@@ -48,12 +48,12 @@ func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (boo
 	return true, err
 }
 
-// Authenticate returns the live session a token opens, or nil when it opens
+// authenticate returns the live session a token opens, or nil when it opens
 // none (malformed, unknown, wrong secret, expired). Expired sessions are
 // deleted on sight. A session that is due is touched: its expiry slides.
 // The error is for database failures only.
-func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Session, error) {
-	id, digest, ok := ParseToken(token)
+func (s *Service) authenticate(ctx context.Context, token string) (*storage.Session, error) {
+	id, digest, ok := parseToken(token)
 	if !ok {
 		s.meter().Lookup("malformed")
 		return nil, nil
@@ -71,7 +71,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Sess
 		s.meter().Lookup("bad_secret")
 		return nil, nil
 	}
-	if expired, err := s.DeleteExpired(ctx, sess); expired || err != nil {
+	if expired, err := s.deleteExpired(ctx, sess); expired || err != nil {
 		s.meter().Lookup("expired")
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) Session(ctx context.Context, caller *storage.Session, id strin
 	if id == caller.ID {
 		return caller, nil
 	}
-	if !ValidID(id) {
+	if !validID(id) {
 		return nil, nil
 	}
 	sess, err := s.store.SessionByID(ctx, id)
@@ -128,7 +128,7 @@ func (s *Service) Session(ctx context.Context, caller *storage.Session, id strin
 	if sess.UserID != caller.UserID {
 		return nil, nil
 	}
-	if expired, err := s.DeleteExpired(ctx, sess); expired || err != nil {
+	if expired, err := s.deleteExpired(ctx, sess); expired || err != nil {
 		return nil, err
 	}
 	return sess, nil
@@ -147,7 +147,7 @@ func (s *Service) Sessions(ctx context.Context, caller *storage.Session, limit i
 			live = append(live, caller) // the freshest copy
 			continue
 		}
-		expired, err := s.DeleteExpired(ctx, sess)
+		expired, err := s.deleteExpired(ctx, sess)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +216,7 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 			s.forgetTouches()
 			n, err := s.Sweep(ctx)
-			if _, terr := s.SweepThrottles(ctx); err == nil {
+			if _, terr := s.sweepThrottles(ctx); err == nil {
 				err = terr
 			}
 			switch {
