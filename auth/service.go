@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"gatehouse/storage"
@@ -76,8 +75,6 @@ type Service struct {
 	dummyHash string
 	log       *slog.Logger
 	hasher    *hasher
-
-	touched sync.Map // session id → time.Time of this instance's last touch write
 }
 
 // Client describes the device a request comes from.

@@ -84,29 +84,24 @@ func (s *Service) authenticate(ctx context.Context, token string) (*storage.Sess
 // a minute, or TTL/2 when that is shorter, so reads stay reads.
 func (s *Service) touchInterval() time.Duration { return min(time.Minute, s.cfg.TTL/2) }
 
+// touch records a use of sess, sliding its expiry, when its last recorded
+// use is more than a touch interval old.
 func (s *Service) touch(ctx context.Context, sess *storage.Session) {
-	now := s.now()
-	if now.Sub(sess.LastSeenAt) < s.touchInterval() {
+	now, interval := s.now(), s.touchInterval()
+	if now.Sub(sess.LastSeenAt) < interval {
 		return
 	}
-	// One write per session per interval on this instance: requests that
-	// read the document before the last touch landed see it stale too, and
-	// must not write again. (A conditional update would do this in the
-	// database, but the embedded engine scans for any filter but _id.)
-	prev, loaded := s.touched.LoadOrStore(sess.ID, now)
-	if loaded {
-		if now.Sub(prev.(time.Time)) < s.touchInterval() || !s.touched.CompareAndSwap(sess.ID, prev, now) {
-			return
-		}
-	}
 	exp := s.slide(sess.CreatedAt, now)
-	if err := s.store.TouchSession(ctx, sess.ID, now, exp); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	due, err := s.store.TouchSessionOncePer(ctx, sess.ID, now, exp, interval)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		// The session was read and is valid; a failed bookkeeping write
 		// must not fail the request.
 		s.log.WarnContext(ctx, "touch session failed", "err", err)
 		return
 	}
-	sess.LastSeenAt, sess.ExpiresAt = now, exp
+	if due {
+		sess.LastSeenAt, sess.ExpiresAt = now, exp
+	}
 }
 
 // Session returns the caller's session with id, or nil if there is none
@@ -214,7 +209,6 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.forgetTouches()
 			n, err := s.Sweep(ctx)
 			if _, terr := s.sweepThrottles(ctx); err == nil {
 				err = terr
@@ -232,16 +226,4 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
-}
-
-// forgetTouches drops the touch times that no longer hold anything back,
-// so the map stays as small as the set of recently used sessions.
-func (s *Service) forgetTouches() {
-	cutoff := s.cfg.Now().Add(-s.touchInterval())
-	s.touched.Range(func(id, at any) bool {
-		if at.(time.Time).Before(cutoff) {
-			s.touched.CompareAndDelete(id, at)
-		}
-		return true
-	})
 }

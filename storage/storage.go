@@ -61,6 +61,8 @@ type Store struct {
 	users    *mongo.Collection
 	sessions *mongo.Collection
 	throttle *mongo.Collection
+
+	touched touches // for TouchSessionOncePer
 }
 
 // Open connects to the MongoDB server at uri, checks that it answers and
