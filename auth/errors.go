@@ -26,8 +26,8 @@ const (
 	EInternal = "internal"
 )
 
-// Error is an error a client may be shown: Code says what kind it is and
-// Message is safe to show as it is.
+// Error is an error with a code: Code says what kind it is, and Message
+// is safe to show a client as it is (graph hides it only for EInternal).
 type Error struct {
 	Code    string
 	Message string

@@ -33,11 +33,11 @@ const internalMessage = "internal server error"
 // its auth code maps to (and retryAfter, in seconds, when it is
 // throttled), or a bare internal error that reveals nothing.
 func publicError(err error) *gqlerror.Error {
-	code := auth.ErrorCode(err)
+	code, msg := auth.ErrorCode(err), auth.ErrorMessage(err)
 	if code == auth.EInternal {
-		return &gqlerror.Error{Message: internalMessage, Extensions: map[string]any{"code": model.CodeInternal}}
+		msg = internalMessage // the detail is for the server log
 	}
-	gerr := &gqlerror.Error{Message: auth.ErrorMessage(err), Extensions: map[string]any{"code": graphQLCodes[code]}}
+	gerr := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": graphQLCodes[code]}}
 	var throttled *auth.ThrottledError
 	if errors.As(err, &throttled) {
 		gerr.Extensions["retryAfter"] = throttled.RetryAfterSeconds()

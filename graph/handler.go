@@ -157,6 +157,7 @@ func checkMethod(next http.Handler) http.Handler {
 	})
 }
 
+// badRequest refuses the HTTP request itself, before GraphQL runs.
 func badRequest(msg string) error { return &auth.Error{Code: auth.EBadRequest, Message: msg} }
 
 // limitBody reads the whole request body up front, refusing with 413 one
