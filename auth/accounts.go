@@ -29,15 +29,15 @@ func (s *Service) Login(ctx context.Context, username, password string, data str
 	return sess, tok, err
 }
 
+// loginOutcome is the metrics label of a login's result, from its error's
+// code: a bad username or password, however it was bad, counts as one.
 func loginOutcome(err error) string {
-	var throttled *ThrottledError
-	var input *InputError
-	switch {
-	case err == nil:
+	switch ErrorCode(err) {
+	case "":
 		return "ok"
-	case errors.Is(err, ErrInvalidCredentials), errors.As(err, &input):
+	case EUnauthenticated, EInvalid:
 		return "bad_credentials"
-	case errors.As(err, &throttled):
+	case EThrottled:
 		return "throttled"
 	}
 	return "error"
@@ -48,7 +48,7 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	if err != nil {
 		return nil, Token{}, err
 	}
-	if err := ValidatePassword("password", password); err != nil {
+	if err := validatePassword("password", password); err != nil {
 		return nil, Token{}, err
 	}
 	th, err := s.checkThrottle(ctx, key, c)
@@ -109,10 +109,10 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 // one, ends every other session of the user, and rotates the caller's
 // secret: the old token dies and the returned one replaces it.
 func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, current, next string) (*storage.Session, Token, error) {
-	if err := ValidatePassword("newPassword", next); err != nil {
+	if err := validatePassword("newPassword", next); err != nil {
 		return nil, Token{}, err
 	}
-	if len(current) > MaxPasswordBytes { // bcrypt would ignore the excess
+	if len(current) > maxPasswordBytes { // bcrypt would ignore the excess
 		return nil, Token{}, ErrWrongPassword
 	}
 	th, err := s.checkThrottle(ctx, caller.UserKey, ClientFrom(ctx))
@@ -142,7 +142,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if err := s.store.SetPasswordHash(ctx, u.Key, hash); err != nil {
 		return nil, Token{}, err
 	}
-	tok := NewSecret(caller.ID)
+	tok := newSecret(caller.ID)
 	if err := s.store.RotateSecret(ctx, caller.ID, tok.Digest()); errors.Is(err, storage.ErrNotFound) {
 		return nil, Token{}, ErrUnauthenticated
 	} else if err != nil {
@@ -165,7 +165,7 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 	if err != nil {
 		return err
 	}
-	if err := ValidatePassword("password", password); err != nil {
+	if err := validatePassword("password", password); err != nil {
 		return err
 	}
 	u, err := s.store.UserByKey(ctx, key)
@@ -195,7 +195,7 @@ func (s *Service) createUser(ctx context.Context, username, password string) (*s
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidatePassword("password", password); err != nil {
+	if err := validatePassword("password", password); err != nil {
 		return nil, err
 	}
 	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)

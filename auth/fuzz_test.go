@@ -13,14 +13,14 @@ func FuzzParseToken(f *testing.F) {
 	f.Add(strings.Repeat("A", TokenLen))
 	f.Add(good.SessionID + "." + good.Secret[:42] + "=")
 	f.Fuzz(func(t *testing.T, s string) {
-		id, digest, ok := ParseToken(s)
+		id, digest, ok := parseToken(s)
 		if !ok {
 			if id != "" || digest != [32]byte{} {
 				t.Fatalf("refused token %q returned %q, %x", s, id, digest)
 			}
 			return
 		}
-		if len(s) != TokenLen || !ValidID(id) || !strings.HasPrefix(s, id+".") {
+		if len(s) != TokenLen || !validID(id) || !strings.HasPrefix(s, id+".") {
 			t.Fatalf("accepted %q as id %q digest %x", s, id, digest)
 		}
 		if tok := (Token{SessionID: id, Secret: s[idLen+1:]}); tok.String() != s || !digestsEqual(tok.Digest(), digest[:]) {
@@ -41,7 +41,7 @@ func FuzzNormalizeUsername(f *testing.F) {
 			}
 			return
 		}
-		if n := utf8.RuneCountInString(name); n < MinUsernameRunes || n > MaxUsernameRunes {
+		if n := utf8.RuneCountInString(name); n < minUsernameRunes || n > maxUsernameRunes {
 			t.Fatalf("accepted %q: %d characters", name, n)
 		}
 		for _, r := range name {

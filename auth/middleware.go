@@ -27,6 +27,10 @@ type HTTPConfig struct {
 	CookieSecure bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Refuse answers a request the middleware turns away; err says why
+	// (its code is EBadRequest). The transport supplies it, so that the
+	// answer is in its format; nil means a plain-text 400.
+	Refuse func(w http.ResponseWriter, err error)
 }
 
 type ctxKey struct{}
@@ -50,10 +54,15 @@ type request struct {
 
 // Middleware resolves the caller of every request behind it: it reads the
 // token from "Authorization: Bearer" or the session cookie, and the
-// client's user agent and address, for SessionFrom and friends.
+// client's user agent and address, for SessionFrom and friends. A request
+// that authenticates with the cookie but could come from another site is
+// not served: cfg.Refuse answers it.
 func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 	if cfg.CookieName == "" {
 		cfg.CookieName = DefaultCookieName
+	}
+	if cfg.Refuse == nil {
+		cfg.Refuse = func(w http.ResponseWriter, err error) { http.Error(w, ErrorMessage(err), http.StatusBadRequest) }
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &request{svc: s, cfg: &cfg, w: w, client: clientOf(r, cfg.TrustedProxies)}
@@ -62,7 +71,7 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 		} else if c, err := r.Cookie(cfg.CookieName); err == nil {
 			req.token, req.cookie = c.Value, true
 			if crossSiteCapable(r) {
-				refuseCSRF(w)
+				cfg.Refuse(w, errCrossSite)
 				return
 			}
 		}
@@ -78,7 +87,7 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 // send after a preflight (anything but none, text/plain, form or
 // multipart: a GET or POST with application/json included). Browsers
 // attach cookies to simple requests, so a cookie-authenticated one is
-// refused.
+// refused with errCrossSite.
 func crossSiteCapable(r *http.Request) bool {
 	if r.Header.Get("Apollo-Require-Preflight") != "" || r.Header.Get("X-Apollo-Operation-Name") != "" {
 		return false
@@ -96,14 +105,6 @@ func crossSiteCapable(r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-func refuseCSRF(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	_, _ = w.Write([]byte(`{"errors":[{"message":"this request authenticates with a cookie and could come from another site: ` +
-		`send it as POST with Content-Type: application/json, or add an Apollo-Require-Preflight header",` +
-		`"extensions":{"code":"BAD_REQUEST"}}]}`))
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -130,7 +131,7 @@ func SessionFrom(ctx context.Context) (*storage.Session, error) {
 		if req.token == "" {
 			return
 		}
-		sess, err := req.svc.Authenticate(ctx, req.token)
+		sess, err := req.svc.authenticate(ctx, req.token)
 		req.mu.Lock()
 		req.sess, req.err = sess, err
 		req.mu.Unlock()

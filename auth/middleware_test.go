@@ -455,7 +455,7 @@ func TestSessionFromNoToken(t *testing.T) {
 	}
 }
 
-// Malformed tokens are refused by ParseToken before any database call, so
+// Malformed tokens are refused by parseToken before any database call, so
 // these run on a Service without a store.
 func TestSessionFromMalformedToken(t *testing.T) {
 	tests := []struct {

@@ -13,10 +13,10 @@ import (
 
 // Limits on credentials.
 const (
-	MinPasswordBytes = 8
-	MaxPasswordBytes = 72 // bcrypt ignores everything after byte 72
-	MinUsernameRunes = 3
-	MaxUsernameRunes = 64
+	minPasswordBytes = 8
+	maxPasswordBytes = 72 // bcrypt ignores everything after byte 72
+	minUsernameRunes = 3
+	maxUsernameRunes = 64
 )
 
 // HashPassword returns the bcrypt hash of password at cost.
@@ -28,14 +28,14 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-// ValidatePassword returns an *InputError unless password is 8 to 72 bytes
+// validatePassword returns an *InputError unless password is 8 to 72 bytes
 // of valid UTF-8. Longer passwords are refused, never silently truncated.
-func ValidatePassword(field, password string) error {
+func validatePassword(field, password string) error {
 	switch {
-	case len(password) < MinPasswordBytes:
-		return &InputError{Field: field, Reason: fmt.Sprintf("must be at least %d bytes", MinPasswordBytes)}
-	case len(password) > MaxPasswordBytes:
-		return &InputError{Field: field, Reason: fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)}
+	case len(password) < minPasswordBytes:
+		return &InputError{Field: field, Reason: fmt.Sprintf("must be at least %d bytes", minPasswordBytes)}
+	case len(password) > maxPasswordBytes:
+		return &InputError{Field: field, Reason: fmt.Sprintf("must be at most %d bytes", maxPasswordBytes)}
 	case !utf8.ValidString(password) || strings.ContainsRune(password, 0):
 		return &InputError{Field: field, Reason: "must be valid UTF-8 without NUL"}
 	}
@@ -54,17 +54,17 @@ const maxUsernameBytes = 1024
 // long, or contain control, separator or invisible characters.
 func NormalizeUsername(raw string) (name, key string, err error) {
 	if len(raw) > maxUsernameBytes { // before any work on hostile input
-		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
+		return "", "", usernameErr("must be at most %d characters", maxUsernameRunes)
 	}
 	// U+FFFD is what a JSON decoder makes of invalid UTF-8.
 	if !utf8.ValidString(raw) || strings.ContainsRune(raw, utf8.RuneError) {
 		return "", "", usernameErr("must be valid UTF-8")
 	}
 	name = strings.TrimSpace(norm.NFKC.String(raw))
-	if n := utf8.RuneCountInString(name); n < MinUsernameRunes {
-		return "", "", usernameErr("must be at least %d characters", MinUsernameRunes)
-	} else if n > MaxUsernameRunes {
-		return "", "", usernameErr("must be at most %d characters", MaxUsernameRunes)
+	if n := utf8.RuneCountInString(name); n < minUsernameRunes {
+		return "", "", usernameErr("must be at least %d characters", minUsernameRunes)
+	} else if n > maxUsernameRunes {
+		return "", "", usernameErr("must be at most %d characters", maxUsernameRunes)
 	}
 	for _, r := range name {
 		if invisible(r) {

@@ -70,20 +70,20 @@ func TestValidatePassword(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, field := range []string{"password", "newPassword"} {
-				err := ValidatePassword(field, tt.password)
+				err := validatePassword(field, tt.password)
 				if tt.reason == "" {
 					if err != nil {
-						t.Errorf("ValidatePassword(%q, %q) = %v, want nil", field, tt.password, err)
+						t.Errorf("validatePassword(%q, %q) = %v, want nil", field, tt.password, err)
 					}
 					continue
 				}
 				if err == nil {
-					t.Fatalf("ValidatePassword(%q, %q) = nil, want error %q", field, tt.password, tt.reason)
+					t.Fatalf("validatePassword(%q, %q) = nil, want error %q", field, tt.password, tt.reason)
 				}
 				got := inputError(t, err)
 				want := &InputError{Field: field, Reason: tt.reason}
 				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("ValidatePassword(%q, %q) error (-want +got):\n%s", field, tt.password, diff)
+					t.Errorf("validatePassword(%q, %q) error (-want +got):\n%s", field, tt.password, diff)
 				}
 			}
 		})

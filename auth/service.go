@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"time"
 
 	"gatehouse/storage"
@@ -74,8 +73,6 @@ type Service struct {
 	dummyHash string
 	log       *slog.Logger
 	hasher    *hasher
-
-	touched sync.Map // session id → time.Time of this instance's last touch write
 }
 
 // Client describes the device a request comes from.

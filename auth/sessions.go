@@ -30,15 +30,15 @@ func (s *Service) ExpiresAt(sess *storage.Session) time.Time {
 	return earlier(sess.ExpiresAt, sess.CreatedAt.Add(s.cfg.MaxAge))
 }
 
-// Expired reports whether sess is past its expiry now.
-func (s *Service) Expired(sess *storage.Session) bool {
+// expired reports whether sess is past its expiry now.
+func (s *Service) expired(sess *storage.Session) bool {
 	return !s.cfg.Now().Before(s.ExpiresAt(sess))
 }
 
-// DeleteExpired deletes sess if it has expired and reports whether it had.
+// deleteExpired deletes sess if it has expired and reports whether it had.
 // Callers treat an expired session exactly like a missing one.
-func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (bool, error) {
-	if !s.Expired(sess) {
+func (s *Service) deleteExpired(ctx context.Context, sess *storage.Session) (bool, error) {
+	if !s.expired(sess) {
 		return false, nil
 	}
 	deleted, err := s.store.DeleteSession(ctx, sess.ID)
@@ -48,12 +48,12 @@ func (s *Service) DeleteExpired(ctx context.Context, sess *storage.Session) (boo
 	return true, err
 }
 
-// Authenticate returns the live session a token opens, or nil when it opens
+// authenticate returns the live session a token opens, or nil when it opens
 // none (malformed, unknown, wrong secret, expired). Expired sessions are
 // deleted on sight. A session that is due is touched: its expiry slides.
 // The error is for database failures only.
-func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Session, error) {
-	id, digest, ok := ParseToken(token)
+func (s *Service) authenticate(ctx context.Context, token string) (*storage.Session, error) {
+	id, digest, ok := parseToken(token)
 	if !ok {
 		s.meter().Lookup("malformed")
 		return nil, nil
@@ -71,7 +71,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Sess
 		s.meter().Lookup("bad_secret")
 		return nil, nil
 	}
-	if expired, err := s.DeleteExpired(ctx, sess); expired || err != nil {
+	if expired, err := s.deleteExpired(ctx, sess); expired || err != nil {
 		s.meter().Lookup("expired")
 		return nil, err
 	}
@@ -84,29 +84,24 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*storage.Sess
 // a minute, or TTL/2 when that is shorter, so reads stay reads.
 func (s *Service) touchInterval() time.Duration { return min(time.Minute, s.cfg.TTL/2) }
 
+// touch records a use of sess, sliding its expiry, when its last recorded
+// use is more than a touch interval old.
 func (s *Service) touch(ctx context.Context, sess *storage.Session) {
-	now := s.now()
-	if now.Sub(sess.LastSeenAt) < s.touchInterval() {
+	now, interval := s.now(), s.touchInterval()
+	if now.Sub(sess.LastSeenAt) < interval {
 		return
 	}
-	// One write per session per interval on this instance: requests that
-	// read the document before the last touch landed see it stale too, and
-	// must not write again. (A conditional update would do this in the
-	// database, but the embedded engine scans for any filter but _id.)
-	prev, loaded := s.touched.LoadOrStore(sess.ID, now)
-	if loaded {
-		if now.Sub(prev.(time.Time)) < s.touchInterval() || !s.touched.CompareAndSwap(sess.ID, prev, now) {
-			return
-		}
-	}
 	exp := s.slide(sess.CreatedAt, now)
-	if err := s.store.TouchSession(ctx, sess.ID, now, exp); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	due, err := s.store.TouchSessionOncePer(ctx, sess.ID, now, exp, interval)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		// The session was read and is valid; a failed bookkeeping write
 		// must not fail the request.
 		s.log.WarnContext(ctx, "touch session failed", "err", err)
 		return
 	}
-	sess.LastSeenAt, sess.ExpiresAt = now, exp
+	if due {
+		sess.LastSeenAt, sess.ExpiresAt = now, exp
+	}
 }
 
 // Session returns the caller's session with id, or nil if there is none
@@ -116,7 +111,7 @@ func (s *Service) Session(ctx context.Context, caller *storage.Session, id strin
 	if id == caller.ID {
 		return caller, nil
 	}
-	if !ValidID(id) {
+	if !validID(id) {
 		return nil, nil
 	}
 	sess, err := s.store.SessionByID(ctx, id)
@@ -128,7 +123,7 @@ func (s *Service) Session(ctx context.Context, caller *storage.Session, id strin
 	if sess.UserID != caller.UserID {
 		return nil, nil
 	}
-	if expired, err := s.DeleteExpired(ctx, sess); expired || err != nil {
+	if expired, err := s.deleteExpired(ctx, sess); expired || err != nil {
 		return nil, err
 	}
 	return sess, nil
@@ -147,7 +142,7 @@ func (s *Service) Sessions(ctx context.Context, caller *storage.Session, limit i
 			live = append(live, caller) // the freshest copy
 			continue
 		}
-		expired, err := s.DeleteExpired(ctx, sess)
+		expired, err := s.deleteExpired(ctx, sess)
 		if err != nil {
 			return nil, err
 		}
@@ -214,9 +209,8 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.forgetTouches()
 			n, err := s.Sweep(ctx)
-			if _, terr := s.SweepThrottles(ctx); err == nil {
+			if _, terr := s.sweepThrottles(ctx); err == nil {
 				err = terr
 			}
 			switch {
@@ -232,16 +226,4 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}
-}
-
-// forgetTouches drops the touch times that no longer hold anything back,
-// so the map stays as small as the set of recently used sessions.
-func (s *Service) forgetTouches() {
-	cutoff := s.cfg.Now().Add(-s.touchInterval())
-	s.touched.Range(func(id, at any) bool {
-		if at.(time.Time).Before(cutoff) {
-			s.touched.CompareAndDelete(id, at)
-		}
-		return true
-	})
 }

@@ -142,8 +142,8 @@ func (s *Service) succeeded(ctx context.Context, t *throttles) {
 	}
 }
 
-// SweepThrottles deletes throttles that have been quiet for a window.
-func (s *Service) SweepThrottles(ctx context.Context) (int64, error) {
+// sweepThrottles deletes throttles that have been quiet for a window.
+func (s *Service) sweepThrottles(ctx context.Context) (int64, error) {
 	now := s.now()
 	return s.store.DeleteStaleThrottles(ctx, now.Add(-s.cfg.Throttle.Window), now)
 }

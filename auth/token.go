@@ -43,8 +43,8 @@ func NewToken() Token {
 	return Token{SessionID: randomString(idBytes), Secret: randomString(secretBytes)}
 }
 
-// NewSecret returns a token for an existing session with a fresh secret.
-func NewSecret(sessionID string) Token {
+// newSecret returns a token for an existing session with a fresh secret.
+func newSecret(sessionID string) Token {
 	return Token{SessionID: sessionID, Secret: randomString(secretBytes)}
 }
 
@@ -57,16 +57,16 @@ func randomString(n int) string {
 	return b64.EncodeToString(b)
 }
 
-// ParseToken splits a token into its session id and the digest of its
+// parseToken splits a token into its session id and the digest of its
 // secret. ok is false for anything that is not exactly a token gatehouse
 // could have issued, so junk never reaches the database. It allocates
 // nothing: every authenticated request runs it.
-func ParseToken(s string) (sessionID string, digest [sha256.Size]byte, ok bool) {
+func parseToken(s string) (sessionID string, digest [sha256.Size]byte, ok bool) {
 	if len(s) != TokenLen || s[idLen] != '.' {
 		return "", digest, false
 	}
 	id, secret := s[:idLen], s[idLen+1:]
-	if !ValidID(id) || !validB64(secret, secretBytes) {
+	if !validID(id) || !validB64(secret, secretBytes) {
 		return "", digest, false
 	}
 	var b [secretLen]byte // on the stack, unlike []byte(secret)
@@ -74,8 +74,8 @@ func ParseToken(s string) (sessionID string, digest [sha256.Size]byte, ok bool) 
 	return id, sha256.Sum256(b[:]), true
 }
 
-// ValidID reports whether s has the shape of an identifier from NewID.
-func ValidID(s string) bool { return len(s) == idLen && validB64(s, idBytes) }
+// validID reports whether s has the shape of an identifier from NewID.
+func validID(s string) bool { return len(s) == idLen && validB64(s, idBytes) }
 
 // validB64 reports whether s is the strict base64url of n bytes, for
 // strings no longer than a secret.

@@ -10,8 +10,8 @@ func BenchmarkParseToken(b *testing.B) {
 	tok := NewToken().String()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, ok := ParseToken(tok); !ok {
-			b.Fatal("ParseToken refused a fresh token")
+		if _, _, ok := parseToken(tok); !ok {
+			b.Fatal("parseToken refused a fresh token")
 		}
 	}
 }
@@ -23,7 +23,7 @@ func BenchmarkCheckToken(b *testing.B) {
 	tok, stored := t.String(), t.Digest()
 	b.ReportAllocs()
 	for b.Loop() {
-		_, digest, ok := ParseToken(tok)
+		_, digest, ok := parseToken(tok)
 		if !ok || !digestsEqual(stored, digest[:]) {
 			b.Fatal("token refused")
 		}
@@ -34,8 +34,8 @@ func BenchmarkParseTokenMalformed(b *testing.B) {
 	junk := NewToken().String()[:TokenLen-1] + "!"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, ok := ParseToken(junk); ok {
-			b.Fatal("ParseToken accepted junk")
+		if _, _, ok := parseToken(junk); ok {
+			b.Fatal("parseToken accepted junk")
 		}
 	}
 }

@@ -78,16 +78,16 @@ func TestNewTokenDistinct(t *testing.T) {
 
 func TestNewSecret(t *testing.T) {
 	old := NewToken()
-	tok := NewSecret(old.SessionID)
+	tok := newSecret(old.SessionID)
 	checkTokenShape(t, tok)
 	if got, want := tok.SessionID, old.SessionID; got != want {
-		t.Errorf("NewSecret SessionID = %q, want %q", got, want)
+		t.Errorf("newSecret SessionID = %q, want %q", got, want)
 	}
 	if tok.Secret == old.Secret {
-		t.Errorf("NewSecret kept the old secret %q", tok.Secret)
+		t.Errorf("newSecret kept the old secret %q", tok.Secret)
 	}
 	if cmp.Equal(tok.Digest(), old.Digest()) {
-		t.Errorf("NewSecret digest equals the old token's digest")
+		t.Errorf("newSecret digest equals the old token's digest")
 	}
 }
 
@@ -98,8 +98,8 @@ func TestNewID(t *testing.T) {
 		if got, want := len(id), 22; got != want {
 			t.Errorf("len(NewID() %q) = %d, want %d", id, got, want)
 		}
-		if !ValidID(id) {
-			t.Errorf("ValidID(NewID() %q) = false, want true", id)
+		if !validID(id) {
+			t.Errorf("validID(NewID() %q) = false, want true", id)
 		}
 		if seen[id] {
 			t.Fatalf("NewID repeated %q", id)
@@ -124,15 +124,15 @@ func TestTokenDigest(t *testing.T) {
 func TestParseTokenRoundTrip(t *testing.T) {
 	for range 50 {
 		tok := NewToken()
-		id, digest, ok := ParseToken(tok.String())
+		id, digest, ok := parseToken(tok.String())
 		if !ok {
-			t.Fatalf("ParseToken(%q) ok = false, want true", tok.String())
+			t.Fatalf("parseToken(%q) ok = false, want true", tok.String())
 		}
 		if got, want := id, tok.SessionID; got != want {
-			t.Errorf("ParseToken(%q) id = %q, want %q", tok.String(), got, want)
+			t.Errorf("parseToken(%q) id = %q, want %q", tok.String(), got, want)
 		}
 		if diff := cmp.Diff(tok.Digest(), digest[:]); diff != "" {
-			t.Errorf("ParseToken(%q) digest (-want +got):\n%s", tok.String(), diff)
+			t.Errorf("parseToken(%q) digest (-want +got):\n%s", tok.String(), diff)
 		}
 	}
 }
@@ -154,9 +154,9 @@ func TestParseTokenAcceptsEdges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := tt.id + "." + tt.secret
-			id, digest, ok := ParseToken(s)
+			id, digest, ok := parseToken(s)
 			if !ok {
-				t.Fatalf("ParseToken(%q) ok = false, want true", s)
+				t.Fatalf("parseToken(%q) ok = false, want true", s)
 			}
 			if got, want := id, tt.id; got != want {
 				t.Errorf("id = %q, want %q", got, want)
@@ -218,9 +218,9 @@ func TestParseTokenRejects(t *testing.T) {
 	}
 	for _, tt := range append(tests, shaped...) {
 		t.Run(tt.name, func(t *testing.T) {
-			id, digest, ok := ParseToken(tt.s)
+			id, digest, ok := parseToken(tt.s)
 			if ok || id != "" || digest != [32]byte{} {
-				t.Errorf("ParseToken(%q) = %q, %x, %v; want \"\", zero digest, false", tt.s, id, digest, ok)
+				t.Errorf("parseToken(%q) = %q, %x, %v; want \"\", zero digest, false", tt.s, id, digest, ok)
 			}
 		})
 	}
@@ -255,8 +255,8 @@ func TestValidID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ValidID(tt.s); got != tt.want {
-				t.Errorf("ValidID(%q) = %v, want %v", tt.s, got, tt.want)
+			if got := validID(tt.s); got != tt.want {
+				t.Errorf("validID(%q) = %v, want %v", tt.s, got, tt.want)
 			}
 		})
 	}

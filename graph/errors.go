@@ -2,94 +2,88 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/auth"
+	"gatehouse/graph/model"
 )
 
-// Error codes, as Apollo clients expect them in extensions.code.
-const (
-	codeUnauthenticated = "UNAUTHENTICATED"
-	codeBadUserInput    = "BAD_USER_INPUT"
-	codeForbidden       = "FORBIDDEN"
-	codeInternal        = "INTERNAL_SERVER_ERROR"
-	codeTooMany         = "TOO_MANY_REQUESTS"
-	codeBadRequest      = "BAD_REQUEST"
-)
+// graphQLCodes is the one mapping from auth's error codes to the codes
+// clients see. Every code but EInternal shows the error's message.
+var graphQLCodes = map[string]string{
+	auth.EInvalid:         model.CodeBadUserInput,
+	auth.EUnauthenticated: model.CodeUnauthenticated,
+	auth.EForbidden:       model.CodeForbidden,
+	auth.EThrottled:       model.CodeTooManyRequests,
+	auth.EBadRequest:      model.CodeBadRequest,
+	auth.EInternal:        model.CodeInternal,
+}
 
-// codeOf maps the errors resolvers may show to a client; "" means the
-// error is unexpected and must be hidden.
-func codeOf(err error) string {
-	var input *auth.InputError
-	var throttled *auth.ThrottledError
-	switch {
-	case errors.As(err, &throttled):
-		return codeTooMany
-	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrUnauthenticated):
-		return codeUnauthenticated
-	case errors.Is(err, auth.ErrSignupDisabled):
-		return codeForbidden
-	case errors.Is(err, auth.ErrWrongPassword), errors.As(err, &input):
-		return codeBadUserInput
+// internalMessage is all a client learns of an unexpected error.
+const internalMessage = "internal server error"
+
+// publicError is err as a client sees it: the message and extensions.code
+// its auth code maps to (and retryAfter, in seconds, when it is
+// throttled), or a bare internal error that reveals nothing.
+func publicError(err error) *gqlerror.Error {
+	code, msg := auth.ErrorCode(err), auth.ErrorMessage(err)
+	if code == auth.EInternal {
+		msg = internalMessage // the detail is for the server log
 	}
-	return ""
+	gerr := &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": graphQLCodes[code]}}
+	var throttled *auth.ThrottledError
+	if errors.As(err, &throttled) {
+		gerr.Extensions["retryAfter"] = throttled.RetryAfterSeconds()
+	}
+	return gerr
 }
 
 // presentError gives every error an extensions.code. Errors about the
 // request that gqlgen raised itself (parse, validation, argument coercion)
-// already carry one; resolver errors are mapped by codeOf; anything else is
-// logged with its detail and shown as a bare INTERNAL_SERVER_ERROR.
+// already carry one; errors with an auth code are mapped by publicError;
+// anything else is logged with its detail and shown as a bare
+// INTERNAL_SERVER_ERROR.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
-		if code := codeOf(err); code != "" {
-			gerr.Message = publicMessage(err)
-			gerr.Extensions = map[string]any{"code": code}
-			var throttled *auth.ThrottledError
-			if errors.As(err, &throttled) {
-				gerr.Extensions["retryAfter"] = throttled.RetryAfterSeconds()
-			}
+		if auth.ErrorCode(err) != auth.EInternal {
+			pub := publicError(err)
+			gerr.Message, gerr.Extensions = pub.Message, pub.Extensions
 			return gerr
 		}
 		if _, ok := gerr.Extensions["code"]; ok {
-			return gerr // gqlgen's parse and validation errors, bad scalars
+			return gerr // gqlgen's parse and validation errors, bad scalars, limits
 		}
 		if gerr.Err == nil && len(gerr.Path) == 0 {
 			// gqlgen's own word on a request it could not take (a body
 			// that is not JSON, no operation): meant for the client.
-			gerr.Extensions = map[string]any{"code": codeBadRequest}
+			gerr.Extensions = map[string]any{"code": model.CodeBadRequest}
 			return gerr
 		}
 		log.ErrorContext(ctx, "request failed", "id", requestID(ctx), "path", gerr.Path.String(), "err", err)
-		return &gqlerror.Error{
-			Message:    "internal server error",
-			Path:       gerr.Path,
-			Extensions: map[string]any{"code": codeInternal},
-		}
+		pub := publicError(err)
+		pub.Path = gerr.Path
+		return pub
 	}
 }
 
-// publicMessage is the innermost message of a known error, without the
-// wrapping context of the layers it passed.
-func publicMessage(err error) string {
-	var input *auth.InputError
-	var throttled *auth.ThrottledError
-	if errors.As(err, &input) {
-		return input.Error()
-	} else if errors.As(err, &throttled) {
-		return throttled.Error()
-	}
-	for _, known := range []error{auth.ErrInvalidCredentials, auth.ErrUnauthenticated, auth.ErrSignupDisabled, auth.ErrWrongPassword} {
-		if errors.Is(err, known) {
-			return known.Error()
-		}
-	}
-	return err.Error()
+// refuse answers with status a request turned away before GraphQL runs,
+// with err as the one entry of a GraphQL errors list. The auth middleware
+// calls it for a cross-site request (status 400).
+func refuse(w http.ResponseWriter, status int, err error) {
+	body, _ := json.Marshal(struct {
+		Errors gqlerror.List `json:"errors"`
+	}{gqlerror.List{publicError(err)}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // recoverPanic turns a resolver panic into an internal error for that

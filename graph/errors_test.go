@@ -2,9 +2,18 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/auth"
 	"gatehouse/graph"
@@ -138,5 +147,93 @@ func TestDatabaseFailureIsMasked(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), c.token) || strings.Contains(e.logs.String(), pw) {
 		t.Error("the server log contains a token or password")
+	}
+}
+
+// Requests refused before GraphQL runs keep their status, and answer in
+// GraphQL's error format with extensions.code BAD_REQUEST; the CSRF refusal
+// is pinned byte for byte.
+func TestRefusedRequestBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const csrf = `{"errors":[{"message":"this request authenticates with a cookie and could come from another site: ` +
+		`send it as POST with Content-Type: application/json, or add an Apollo-Require-Preflight header",` +
+		`"extensions":{"code":"BAD_REQUEST"}}]}`
+	for _, tc := range []struct {
+		name, method, ct string
+		cookie           bool
+		status           int
+		msg              string
+	}{
+		{"cross-site capable with cookie", http.MethodPost, "text/plain", true, http.StatusBadRequest, ""},
+		{"not JSON", http.MethodPost, "text/plain", false, http.StatusUnsupportedMediaType, "POST bodies must be application/json"},
+		{"wrong method", http.MethodPut, "application/json", false, http.StatusMethodNotAllowed, "use GET for queries or POST with application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, e.url+"/query", strings.NewReader(`{"query":"{ me { id } }"}`))
+			req.Header.Set("Content-Type", tc.ct)
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: auth.NewToken().String()})
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			if res.StatusCode != tc.status {
+				t.Errorf("status: got %d, want %d", res.StatusCode, tc.status)
+			}
+			if got := res.Header.Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type: got %q, want application/json", got)
+			}
+			if tc.msg == "" {
+				if string(body) != csrf {
+					t.Errorf("body:\ngot  %s\nwant %s", body, csrf)
+				}
+				return
+			}
+			var r response
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatalf("body not JSON: %q", body)
+			}
+			if len(r.Errors) != 1 || r.Errors[0].Message != tc.msg || r.Errors[0].Extensions["code"] != "BAD_REQUEST" {
+				t.Errorf("errors: got %+v, want one with message %q and code BAD_REQUEST", r.Errors, tc.msg)
+			}
+		})
+	}
+}
+
+// The one mapping from auth's codes to what a client sees: the GraphQL
+// code, the message shown or hidden, retryAfter for throttled errors.
+func TestPresentError(t *testing.T) {
+	t.Parallel()
+	const hidden = "internal server error"
+	present := graph.PresentError(slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name       string
+		err        error
+		code       string
+		msg        string
+		retryAfter any
+	}{
+		{"invalid credentials", fmt.Errorf("login: %w", auth.ErrInvalidCredentials), "UNAUTHENTICATED", "invalid username or password", nil},
+		{"no session", auth.ErrUnauthenticated, "UNAUTHENTICATED", "not signed in", nil},
+		{"sign-up disabled", auth.ErrSignupDisabled, "FORBIDDEN", "sign-up is disabled", nil},
+		{"wrong current password", auth.ErrWrongPassword, "BAD_USER_INPUT", "current password is incorrect", nil},
+		{"input error", fmt.Errorf("register: %w", &auth.InputError{Field: "username", Reason: "taken"}), "BAD_USER_INPUT", "username taken", nil},
+		{"throttled", &auth.ThrottledError{RetryAfter: 1500 * time.Millisecond}, "TOO_MANY_REQUESTS", "too many requests, retry later", 2},
+		{"bcrypt busy", auth.ErrBusy, "TOO_MANY_REQUESTS", "too many requests, retry later", 1},
+		{"bad request", &auth.Error{Code: auth.EBadRequest, Message: "refused"}, "BAD_REQUEST", "refused", nil},
+		{"internal code", &auth.Error{Code: auth.EInternal, Message: "detail"}, "INTERNAL_SERVER_ERROR", hidden, nil},
+		{"unexpected", errors.New("storage: session by id: connection refused"), "INTERNAL_SERVER_ERROR", hidden, nil},
+		{"gqlgen's own", &gqlerror.Error{Message: "too deep", Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}}, "DEPTH_LIMIT_EXCEEDED", "too deep", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := present(context.Background(), tc.err)
+			if got.Extensions["code"] != tc.code || got.Message != tc.msg || got.Extensions["retryAfter"] != tc.retryAfter {
+				t.Errorf("got message %q, extensions %v; want %q, code %s, retryAfter %v", got.Message, got.Extensions, tc.msg, tc.code, tc.retryAfter)
+			}
+		})
 	}
 }

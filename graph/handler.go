@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,6 +23,8 @@ import (
 // Options is what NewHandler needs.
 type Options struct {
 	Auth *auth.Service
+	// HTTP says how tokens travel; NewHandler sets its Refuse, so that
+	// refusals answer in GraphQL's error format.
 	HTTP auth.HTTPConfig
 	// Ready reports whether the database answers, for /readyz.
 	Ready func(context.Context) error
@@ -87,6 +88,7 @@ func NewHandler(cfg Options) http.Handler {
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
+	cfg.HTTP.Refuse = func(w http.ResponseWriter, err error) { refuse(w, http.StatusBadRequest, err) }
 	var api http.Handler = apiHeaders(limitBody(cfg.Auth.Middleware(cfg.HTTP, checkMethod(srv))))
 	if len(cfg.CORSOrigins) > 0 {
 		api = cors.New(cors.Options{
@@ -143,24 +145,20 @@ func checkMethod(next http.Handler) http.Handler {
 		case http.MethodGet, http.MethodOptions:
 		case http.MethodPost:
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				requestError(w, http.StatusUnsupportedMediaType, "POST bodies must be application/json")
+				refuse(w, http.StatusUnsupportedMediaType, badRequest("POST bodies must be application/json"))
 				return
 			}
 		default:
 			w.Header().Set("Allow", "GET, POST")
-			requestError(w, http.StatusMethodNotAllowed, "use GET for queries or POST with application/json")
+			refuse(w, http.StatusMethodNotAllowed, badRequest("use GET for queries or POST with application/json"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func requestError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": codeBadRequest}}}})
-	_, _ = w.Write(b)
-}
+// badRequest refuses the HTTP request itself, before GraphQL runs.
+func badRequest(msg string) error { return &auth.Error{Code: auth.EBadRequest, Message: msg} }
 
 // limitBody reads the whole request body up front, refusing with 413 one
 // larger than maxBodyBytes before any parsing is spent on it.
@@ -185,5 +183,5 @@ func limitBody(next http.Handler) http.Handler {
 }
 
 func tooLarge(w http.ResponseWriter) {
-	requestError(w, http.StatusRequestEntityTooLarge, "request body larger than 64 KiB")
+	refuse(w, http.StatusRequestEntityTooLarge, badRequest("request body larger than 64 KiB"))
 }

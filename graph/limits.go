@@ -7,6 +7,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/graph/model"
 )
 
 // Limits bound what one GraphQL operation may ask for. The defaults let
@@ -54,15 +56,15 @@ func (l operationLimits) MutateOperationContext(_ context.Context, oc *graphql.O
 	w.walk(op.SelectionSet, 1, true)
 	switch {
 	case w.badValue != nil:
-		return coded(codeBadUserInput, "invalid argument value: "+w.badValue.Error())
+		return coded(model.CodeBadUserInput, "invalid argument value: "+w.badValue.Error())
 	case w.credentials > 1:
-		return coded(codeBadUserInput, "at most one login, register or changePassword may run per request")
+		return coded(model.CodeBadUserInput, "at most one login, register or changePassword may run per request")
 	case w.tooDeep:
-		return coded("DEPTH_LIMIT_EXCEEDED", fmt.Sprintf("operation is nested deeper than %d levels", l.Depth))
+		return coded(model.CodeDepthLimitExceeded, fmt.Sprintf("operation is nested deeper than %d levels", l.Depth))
 	case w.fields > l.Fields:
-		return coded("FIELD_LIMIT_EXCEEDED", fmt.Sprintf("operation selects more than %d fields", l.Fields))
+		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("operation selects more than %d fields", l.Fields))
 	case w.aliases > l.Aliases:
-		return coded("FIELD_LIMIT_EXCEEDED", fmt.Sprintf("operation uses more than %d aliases", l.Aliases))
+		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("operation uses more than %d aliases", l.Aliases))
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ type Session struct {
 	// Data is the client's free-form JSON object, as compact JSON text.
 	// It is stored as text, not as a BSON document: the embedded engine
 	// cannot store arrays nested in arrays, and text keeps numbers exact.
+	// A session given none has an empty object: Data is never empty as
+	// the store returns it.
 	Data string
 
 	CreatedAt  time.Time
@@ -55,14 +57,22 @@ type sessionDoc struct {
 
 func (d *sessionDoc) session() *Session {
 	s := Session(*d)
+	s.Data = orEmpty(s.Data)
 	return &s
 }
 
-// emptyObject is the data of a session that was given none.
-const emptyObject = "{}"
+// orEmpty is data, or an empty JSON object for none: the one place that
+// says what a session without data holds.
+func orEmpty(data string) string {
+	if data == "" {
+		return "{}"
+	}
+	return data
+}
 
 // CreateSession inserts sess. Its ID must be new (ErrDuplicate otherwise,
-// which with 128 random bits means a broken random source).
+// which with 128 random bits means a broken random source). Empty Data is
+// stored, and set in sess, as an empty object.
 func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 	return s.CreateSessions(ctx, []*Session{sess})
 }
@@ -73,11 +83,8 @@ func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 	docs := make([]any, len(sessions))
 	for i, sess := range sessions {
-		d := sessionDoc(*sess)
-		if d.Data == "" {
-			d.Data = emptyObject
-		}
-		docs[i] = d
+		sess.Data = orEmpty(sess.Data)
+		docs[i] = sessionDoc(*sess)
 	}
 	_, err := s.sessions.InsertMany(ctx, docs)
 	if mongo.IsDuplicateKeyError(err) {
@@ -94,7 +101,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var d sessionDoc
 	err := s.sessions.FindOne(ctx, byID(id)).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: session by id: %w", notFound(err))
+		return nil, translate("session by id", err)
 	}
 	return d.session(), nil
 }
@@ -121,7 +128,7 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 		return fmt.Errorf("storage: %s: %w", what, err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("storage: %s: %w", what, ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }
@@ -129,16 +136,14 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 // SetSessionData replaces the data of session id in one atomic write and
 // returns the session as stored, or ErrNotFound.
 func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, error) {
-	if data == "" {
-		data = emptyObject
-	}
+	data = orEmpty(data)
 	var d sessionDoc
 	err := s.sessions.FindOneAndUpdate(ctx, byID(id),
 		bson.D{{Key: "$set", Value: bson.D{{Key: "data", Value: data}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: set session data: %w", notFound(err))
+		return nil, translate("set session data", err)
 	}
 	return d.session(), nil
 }

@@ -36,8 +36,13 @@ const (
 	sessionsCollection = "sessions"
 )
 
-// codeNotImplemented is what FerretDB answers for TTL and partial indexes.
-const codeNotImplemented = 238
+// Server error codes that are not failures where they are checked.
+const (
+	// codeNamespaceExists: the collection to create exists already.
+	codeNamespaceExists = 48
+	// codeNotImplemented: FerretDB's answer to TTL and partial indexes.
+	codeNotImplemented = 238
+)
 
 // Options tune Open.
 type Options struct {
@@ -56,6 +61,8 @@ type Store struct {
 	users    *mongo.Collection
 	sessions *mongo.Collection
 	throttle *mongo.Collection
+
+	touched touches // for TouchSessionOncePer
 }
 
 // Open connects to the MongoDB server at uri, checks that it answers and
@@ -101,7 +108,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	// Creating the collections explicitly makes them exist from the start
 	// (the embedded engine indexes _id per existing table).
 	for _, c := range []string{usersCollection, throttleCollection} {
-		if err := s.db.CreateCollection(ctx, c); err != nil && !isNamespaceExists(err) {
+		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}
 	}
@@ -156,12 +163,12 @@ func hasCode(err error, code int) bool {
 	return errors.As(err, &se) && se.HasErrorCode(code)
 }
 
-func isNamespaceExists(err error) bool { return hasCode(err, 48) }
-
-// notFound translates the driver's ErrNoDocuments.
-func notFound(err error) error {
+// translate is the error of operation op: the driver's ErrNoDocuments
+// becomes ErrNotFound, as it is (its message says "storage:" already), and
+// any other error is wrapped with the operation's name.
+func translate(op string, err error) error {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return ErrNotFound
 	}
-	return err
+	return fmt.Errorf("storage: %s: %w", op, err)
 }

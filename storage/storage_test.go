@@ -296,3 +296,80 @@ func TestCreateSessionsInBulk(t *testing.T) {
 		t.Errorf("sessions: %d, want 2", n)
 	}
 }
+
+// A missing document is ErrNotFound itself, whatever looked for it: its
+// message says "storage:" once.
+func TestNotFoundIsNotWrapped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	for name, lookup := range map[string]func() error{
+		"UserByKey":       func() error { _, err := st.UserByKey(ctx, "nobody"); return err },
+		"SetPasswordHash": func() error { return st.SetPasswordHash(ctx, "nobody", "h") },
+		"SessionByID":     func() error { _, err := st.SessionByID(ctx, "none"); return err },
+		"TouchSession":    func() error { return st.TouchSession(ctx, "none", t0, t0) },
+		"RotateSecret":    func() error { return st.RotateSecret(ctx, "none", []byte{1}) },
+		"SetSessionData":  func() error { _, err := st.SetSessionData(ctx, "none", "{}"); return err },
+		"ThrottleByKey":   func() error { _, err := st.ThrottleByKey(ctx, "none"); return err },
+	} {
+		if err := lookup(); err != storage.ErrNotFound { // the sentinel itself, not wrapped
+			t.Errorf("%s: got %v, want storage.ErrNotFound itself", name, err)
+		}
+	}
+}
+
+// Concurrent uses of a session that all read it stale write it once; the
+// next write comes a gap later.
+func TestTouchSessionOncePer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	if err := st.CreateSession(ctx, newSession("s", "u", t0.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	touch := func(at time.Time) (int, error) {
+		var mu sync.Mutex
+		var wrote int
+		var errs []error
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				due, err := st.TouchSessionOncePer(ctx, "s", at, at.Add(time.Hour), time.Minute)
+				mu.Lock()
+				defer mu.Unlock()
+				if due {
+					wrote++
+				}
+				errs = append(errs, err)
+			})
+		}
+		wg.Wait()
+		return wrote, errors.Join(errs...)
+	}
+	for _, tc := range []struct {
+		at    time.Time
+		wrote int
+	}{
+		{t0.Add(time.Minute), 1},
+		{t0.Add(time.Minute + 59*time.Second), 0},
+		{t0.Add(2 * time.Minute), 1},
+	} {
+		wrote, err := touch(tc.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wrote != tc.wrote {
+			t.Errorf("at %v: %d writes, want %d", tc.at.Sub(t0), wrote, tc.wrote)
+		}
+	}
+	got, err := st.SessionByID(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastSeenAt.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("lastSeenAt %v, want %v", got.LastSeenAt, t0.Add(2*time.Minute))
+	}
+	if due, err := st.TouchSessionOncePer(ctx, "gone", t0, t0, time.Minute); !due || !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("touching a missing session: %v, %v; want true, ErrNotFound", due, err)
+	}
+}

@@ -33,7 +33,7 @@ type throttleDoc struct {
 func (s *Store) ThrottleByKey(ctx context.Context, key string) (*Throttle, error) {
 	var d throttleDoc
 	if err := s.throttle.FindOne(ctx, byID(key)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("storage: throttle: %w", notFound(err))
+		return nil, translate("throttle", err)
 	}
 	t := Throttle(d)
 	return &t, nil

@@ -48,7 +48,7 @@ func (s *Store) UserByKey(ctx context.Context, key string) (*User, error) {
 	var d userDoc
 	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: user by key: %w", notFound(err))
+		return nil, translate("user by key", err)
 	}
 	u := User(d)
 	return &u, nil
@@ -63,7 +63,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, key, hash string) error {
 		return fmt.Errorf("storage: set password: %w", err)
 	}
 	if res.MatchedCount == 0 {
-		return fmt.Errorf("storage: set password: %w", ErrNotFound)
+		return ErrNotFound
 	}
 	return nil
 }

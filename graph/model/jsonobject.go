@@ -1,5 +1,5 @@
-// Package model holds the GraphQL types: the ones gqlgen generates and the
-// JSONObject scalar.
+// Package model holds the GraphQL types: the ones gqlgen generates, the
+// JSONObject scalar, and the error codes clients see.
 package model
 
 import (
@@ -23,15 +23,13 @@ const (
 
 // JSONObject is a JSON object held as compact JSON text, exactly as it is
 // stored and as it is sent back: reads pass it through without decoding,
-// and numbers keep every digit the client wrote.
+// and numbers keep every digit the client wrote. Storage gives a session
+// without data an empty object, so none sent back is empty.
 type JSONObject string
-
-// EmptyObject is the JSON text of {}.
-const EmptyObject JSONObject = "{}"
 
 // UnmarshalGQL implements graphql.Unmarshaler. It accepts JSON objects
 // within MaxDataBytes and MaxDataDepth whose keys MongoDB can store, and
-// reports anything else as BAD_USER_INPUT.
+// reports anything else as CodeBadUserInput.
 func (o *JSONObject) UnmarshalGQL(v any) error {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -55,21 +53,17 @@ func (o *JSONObject) UnmarshalGQL(v any) error {
 	return nil
 }
 
-// String returns the JSON text, {} for a nil or empty object.
+// String returns the JSON text, "" for nil: no data, which storage turns
+// into an empty object.
 func (o *JSONObject) String() string {
-	if o == nil || *o == "" {
-		return string(EmptyObject)
+	if o == nil {
+		return ""
 	}
 	return string(*o)
 }
 
 // MarshalGQL implements graphql.Marshaler.
-func (o JSONObject) MarshalGQL(w io.Writer) {
-	if o == "" {
-		o = EmptyObject
-	}
-	_, _ = io.WriteString(w, string(o))
-}
+func (o JSONObject) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, string(o)) }
 
 func normalize(v any, depth int) (any, error) {
 	switch v := v.(type) {
@@ -149,6 +143,6 @@ func checkKey(k string) error {
 func badData(reason string) error {
 	return &gqlerror.Error{
 		Message:    "data " + reason,
-		Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+		Extensions: map[string]any{"code": CodeBadUserInput},
 	}
 }
