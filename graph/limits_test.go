@@ -7,6 +7,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 )
 
 func TestAttackExpensiveQueries(t *testing.T) {
@@ -51,7 +52,7 @@ func TestAttackExpensiveQueries(t *testing.T) {
 	if schema["__schema"] == nil {
 		t.Error("introspection returned no schema")
 	}
-	var page struct{ Sessions []sessionJSON }
+	var page struct{ Sessions []sessionWithData }
 	c.ok(t, `{ sessions(first: 100) { `+sessionFields+` } }`, nil, &page)
 }
 
@@ -62,6 +63,6 @@ func TestIntrospectionCanBeTurnedOff(t *testing.T) {
 	if len(r.Errors) == 0 {
 		t.Errorf("introspection answered: %s", r.Data)
 	}
-	var out struct{ Me *userJSON }
+	var out struct{ Me *model.User }
 	e.client().ok(t, `{ me { id } }`, nil, &out) // ordinary queries still work
 }

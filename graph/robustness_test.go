@@ -9,6 +9,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 	"gatehouse/internal/testlog"
 )
 
@@ -52,7 +53,7 @@ func TestAttackMalformedRequests(t *testing.T) {
 	if n := e.sessionCount(); n != 1 {
 		t.Errorf("sessions: %d, want 1", n)
 	}
-	var out struct{ Session sessionJSON }
+	var out struct{ Session sessionWithData }
 	c.ok(t, `{ session { data } }`, nil, &out)
 	if len(out.Session.Data) != 0 {
 		t.Errorf("bad input changed the data: %v", out.Session.Data)
@@ -80,6 +81,6 @@ func TestPanicIsContained(t *testing.T) {
 	if !strings.Contains(logs.String(), "resolver panic") || !strings.Contains(logs.String(), "goroutine") {
 		t.Errorf("no panic with a stack in the log:\n%s", logs)
 	}
-	var out struct{ Me *userJSON }
+	var out struct{ Me *model.User }
 	c.ok(t, `{ me { id } }`, nil, &out)
 }
