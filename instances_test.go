@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/graph/model"
 	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
@@ -81,11 +82,11 @@ func signIn(t *testing.T, g *gatehouse, op, user string) (string, time.Time) {
 	if err != nil || r.token(op) == "" {
 		t.Fatalf("%s %s: %+v, %v", op, user, r, err)
 	}
-	exp, err := time.Parse(time.RFC3339, r.field(op)["session"].(map[string]any)["expiresAt"].(string))
-	if err != nil {
-		t.Fatal(err)
+	var p model.AuthPayload
+	if err := r.into(op, &p); err != nil || p.Session == nil {
+		t.Fatalf("%s %s: payload %+v, %v", op, user, r.Data[op], err)
 	}
-	return r.token(op), exp
+	return p.Token, p.Session.ExpiresAt
 }
 
 var swept = regexp.MustCompile(`level=(\w+) msg="swept expired sessions" count=(\d+)`)
