@@ -113,7 +113,10 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	addr := startDB(t)
 	env := testEnv(t)
 	env["MONGODB_URI"] = "mongodb://" + addr + "/"
-	env["SESSION_TTL"], env["SESSION_MAX_AGE"] = "2s", "1h"
+	// Sessions must outlive each subtest's requests, on a busy machine too
+	// (with 2 s, beside two busy loops, the first subtest's sessions
+	// expired before its last request); the expiry subtest waits it out.
+	env["SESSION_TTL"], env["SESSION_MAX_AGE"] = "15s", "1h"
 	env["SWEEP_INTERVAL"], env["LOG_LEVEL"] = "100ms", "debug"
 	a, b, c := start(t, env), start(t, env), start(t, env)
 	all := []*gatehouse{a, b, c}
@@ -182,6 +185,7 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 		// session there ends by a sweep and the counts add up.
 		env := maps.Clone(env)
 		env["MONGODB_DATABASE"] = "sweep"
+		env["SESSION_TTL"] = "2s" // nothing here needs a session alive
 		sweepers := []*gatehouse{start(t, env), start(t, env), start(t, env)}
 		st := openShared(t, addr, "sweep")
 		signIn(t, sweepers[0], "register", "sam")
