@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/graph/model"
 	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
@@ -81,11 +82,11 @@ func signIn(t *testing.T, g *gatehouse, op, user string) (string, time.Time) {
 	if err != nil || r.token(op) == "" {
 		t.Fatalf("%s %s: %+v, %v", op, user, r, err)
 	}
-	exp, err := time.Parse(time.RFC3339, r.field(op)["session"].(map[string]any)["expiresAt"].(string))
-	if err != nil {
-		t.Fatal(err)
+	var p model.AuthPayload
+	if err := r.into(op, &p); err != nil || p.Session == nil {
+		t.Fatalf("%s %s: payload %+v, %v", op, user, r.Data[op], err)
 	}
-	return r.token(op), exp
+	return p.Token, p.Session.ExpiresAt
 }
 
 var swept = regexp.MustCompile(`level=(\w+) msg="swept expired sessions" count=(\d+)`)
@@ -112,7 +113,10 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	addr := startDB(t)
 	env := testEnv(t)
 	env["MONGODB_URI"] = "mongodb://" + addr + "/"
-	env["SESSION_TTL"], env["SESSION_MAX_AGE"] = "2s", "1h"
+	// Sessions must outlive each subtest's requests, on a busy machine too
+	// (with 2 s, beside two busy loops, the first subtest's sessions
+	// expired before its last request); the expiry subtest waits it out.
+	env["SESSION_TTL"], env["SESSION_MAX_AGE"] = "15s", "1h"
 	env["SWEEP_INTERVAL"], env["LOG_LEVEL"] = "100ms", "debug"
 	a, b, c := start(t, env), start(t, env), start(t, env)
 	all := []*gatehouse{a, b, c}
@@ -181,6 +185,7 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 		// session there ends by a sweep and the counts add up.
 		env := maps.Clone(env)
 		env["MONGODB_DATABASE"] = "sweep"
+		env["SESSION_TTL"] = "2s" // nothing here needs a session alive
 		sweepers := []*gatehouse{start(t, env), start(t, env), start(t, env)}
 		st := openShared(t, addr, "sweep")
 		signIn(t, sweepers[0], "register", "sam")

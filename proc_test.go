@@ -179,6 +179,15 @@ func (r *gqlResult) token(op string) string {
 	return s
 }
 
+// into decodes data[name] into out, a type of gatehouse/graph/model.
+func (r *gqlResult) into(name string, out any) error {
+	raw, err := json.Marshal(r.Data[name])
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
 // errBrokenAnswer is post's error for an answer that started but is not a
 // whole GraphQL response (cut short, not JSON).
 var errBrokenAnswer = errors.New("broken answer")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -109,10 +110,20 @@ type soak struct {
 // phase is what a stretch of traffic measured.
 type phase struct {
 	latency       []time.Duration
+	byKind        map[string][]time.Duration // latency by field or mutation
 	errs          []error
 	late          int // requests due when no worker was free
 	goroutinesMax int
 	rssMax        int64
+}
+
+// percentile returns the p-th percentile of the latencies d, 0 for none.
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	d = slices.Sorted(slices.Values(d))
+	return d[len(d)*p/100]
 }
 
 // soakWorkers is how many requests the soak has in flight at most.
@@ -131,11 +142,12 @@ const soakGoroutineSlack = goroutineSlack + 4*soakWorkers
 func (s *soak) run(d time.Duration) *phase {
 	const workers = soakWorkers
 	type result struct {
+		kind string
 		took time.Duration
 		err  error
 	}
 	var (
-		ph      = &phase{}
+		ph      = &phase{byKind: map[string][]time.Duration{}}
 		results = make(chan result, 1024)
 		done    = make(chan struct{})
 		ticks   = make(chan struct{}, workers)
@@ -145,6 +157,7 @@ func (s *soak) run(d time.Duration) *phase {
 		defer close(done)
 		for r := range results {
 			ph.latency = append(ph.latency, r.took)
+			ph.byKind[r.kind] = append(ph.byKind[r.kind], r.took)
 			if r.err != nil {
 				ph.errs = append(ph.errs, r.err)
 			}
@@ -154,8 +167,8 @@ func (s *soak) run(d time.Duration) *phase {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			for range ticks {
-				if took, err := s.request(rnd); took > 0 || err != nil {
-					results <- result{took, err}
+				if kind, took, err := s.request(rnd); took > 0 || err != nil {
+					results <- result{kind, took, err}
 				}
 			}
 		})
@@ -193,15 +206,16 @@ loop:
 }
 
 // request sends one request of the mix: 45% me, 45% session, 8% login, 2%
-// deleteSession. It returns how long the server took (0 when there was no
-// token free to use) and what was wrong with the answer.
-func (s *soak) request(rnd *rand.Rand) (time.Duration, error) {
+// deleteSession. It returns which it sent (the field or mutation), how long
+// the server took (0 when there was no token free to use) and what was
+// wrong with the answer.
+func (s *soak) request(rnd *rand.Rand) (string, time.Duration, error) {
 	p := rnd.Float64()
 	switch {
 	case p < 0.90: // me or session, with a session the client believes live
 		tok, user := s.pool.take(rnd)
 		if tok == "" {
-			return 0, nil
+			return "", 0, nil
 		}
 		defer s.pool.put(tok, user)
 		q, field := `{ me { username } }`, "me"
@@ -212,43 +226,43 @@ func (s *soak) request(rnd *rand.Rand) (time.Duration, error) {
 		r, err := post(s.c, s.url, tok, q, nil)
 		took := time.Since(start)
 		if err != nil {
-			return took, err
+			return field, took, err
 		}
 		got := r.field(field)
 		if field == "session" {
 			got, _ = got["user"].(map[string]any)
 		}
 		if len(r.Errors) > 0 || got["username"] != user {
-			return took, fmt.Errorf("%s with a live session of %s: %+v", field, user, r)
+			return field, took, fmt.Errorf("%s with a live session of %s: %+v", field, user, r)
 		}
-		return took, nil
+		return field, took, nil
 	case p < 0.98:
 		user := s.users[rnd.IntN(len(s.users))]
 		start := time.Now()
 		r, err := post(s.c, s.url, "", loginMutation, map[string]any{"u": user, "p": password})
 		took := time.Since(start)
 		if err != nil {
-			return took, err
+			return "login", took, err
 		}
 		if r.token("login") == "" {
-			return took, fmt.Errorf("login %s: %+v", user, r)
+			return "login", took, fmt.Errorf("login %s: %+v", user, r)
 		}
 		s.pool.put(r.token("login"), user)
-		return took, nil
+		return "login", took, nil
 	default:
 		tok, user := s.pool.take(rnd)
 		if tok == "" {
-			return 0, nil
+			return "", 0, nil
 		}
 		start := time.Now()
 		r, err := post(s.c, s.url, tok, `mutation { deleteSession }`, nil)
 		took := time.Since(start)
 		if err != nil || r.Data["deleteSession"] != true {
 			s.pool.put(tok, user) // outcome unknown: the count check will tell
-			return took, fmt.Errorf("deleteSession: %+v, %v", r, err)
+			return "deleteSession", took, fmt.Errorf("deleteSession: %+v, %v", r, err)
 		}
 		s.pool.forget(tok)
-		return took, nil
+		return "deleteSession", took, nil
 	}
 }
 
@@ -299,13 +313,15 @@ func TestSoak(t *testing.T) {
 	rssEnd := rssBytes()
 
 	latency := slices.Sorted(slices.Values(ph.latency))
-	var p50, p99 time.Duration
-	if len(latency) > 0 {
-		p50, p99 = latency[len(latency)/2], latency[len(latency)*99/100]
-	}
-	t.Logf("soak: %v at %d/s: %d requests (%d due with no worker free), %d errors, p50 %v, p99 %v; goroutines %d → %d (max %d); RSS %d → %d MiB (max %d); %d sessions live",
-		duration, rate, len(latency), ph.late, len(ph.errs), p50, p99,
+	p50, p99, warmP99 := percentile(latency, 50), percentile(latency, 99), percentile(warm.latency, 99)
+	t.Logf("soak: %v at %d/s: %d requests (%d due with no worker free), %d errors, p50 %v, p99 %v (warm-up: %d requests, p99 %v); goroutines %d → %d (max %d); RSS %d → %d MiB (max %d); %d sessions live",
+		duration, rate, len(latency), ph.late, len(ph.errs), p50, p99, len(warm.latency), warmP99,
 		goroutinesStart, goroutinesEnd, ph.goroutinesMax, rssStart>>20, rssEnd>>20, ph.rssMax>>20, s.pool.live())
+	var byKind []string
+	for _, kind := range slices.Sorted(maps.Keys(ph.byKind)) {
+		byKind = append(byKind, fmt.Sprintf("%s %v", kind, percentile(ph.byKind[kind], 99)))
+	}
+	t.Logf("p99 by request: %s", strings.Join(byKind, ", "))
 
 	for i, err := range append(warm.errs, ph.errs...) {
 		if i == 5 {
@@ -314,20 +330,35 @@ func TestSoak(t *testing.T) {
 		}
 		t.Errorf("request failed: %v", err)
 	}
-	// The rate is offered whatever the machine; a server that stalls
-	// falls far behind it.
-	if want := int(duration.Seconds()*float64(rate)) / 4; len(latency) < want {
-		t.Errorf("only %d requests answered, want at least %d (a quarter of the rate)", len(latency), want)
+	if len(warm.errs)+len(ph.errs) > 0 {
+		for _, line := range strings.Split(g.out.String(), "\n") {
+			if strings.Contains(line, "request failed") {
+				t.Logf("server: %s", line)
+			}
+		}
+	}
+	// The rate is offered whatever the machine, and what a machine can
+	// answer depends on what else runs on it (beside two busy loops, a
+	// quarter of the race-built server's usual rate). The warm-up, a
+	// moment before on the same machine, is the baseline: a server that
+	// stalls falls far behind it.
+	if len(warm.latency) == 0 {
+		t.Fatal("no request answered in the warm-up")
+	}
+	if want := int(duration.Seconds()*float64(len(warm.latency))) / 4; len(latency) < want {
+		t.Errorf("only %d requests answered, want at least %d (a quarter of the warm-up's %d a second)", len(latency), want, len(warm.latency))
 	}
 	// On loopback p99 is tens of milliseconds; the race detector and a
-	// shared machine make it hundreds. A request near the five-second
-	// database deadline is a request about to fail.
-	p99Limit := time.Second
+	// shared machine make it hundreds, and busy neighbours seconds. A
+	// server that slows down as the soak goes on (a leak, a queue that
+	// grows) ends far above the warm-up's p99; the fixed limit is what a
+	// quiet machine is held to. Near the database deadline, requests fail.
+	floor := time.Second
 	if raceEnabled {
-		p99Limit = 3 * time.Second
+		floor = 3 * time.Second
 	}
-	if p99 > p99Limit {
-		t.Errorf("p99 latency %v, want under %v", p99, p99Limit)
+	if limit := max(floor, 3*warmP99); p99 > limit {
+		t.Errorf("p99 latency %v, want under %v (3 times the warm-up's, and at least %v)", p99, limit, floor)
 	}
 	if goroutinesEnd > goroutinesStart+soakGoroutineSlack {
 		t.Errorf("goroutines grew from %d to %d", goroutinesStart, goroutinesEnd)

@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 	"gatehouse/internal/dbtest"
 	"gatehouse/storage"
 )
@@ -116,7 +117,7 @@ func TestConcurrentLoginsOfOneUser(t *testing.T) {
 		wg.Go(func() {
 			c := e.client()
 			c.token = tok
-			var out struct{ Me *userJSON }
+			var out struct{ Me *model.User }
 			if err := c.callInto(`{ me { username } }`, nil, &out); err != nil {
 				t.Error(err)
 			} else if out.Me == nil || out.Me.Username != "pat" {
@@ -174,7 +175,7 @@ func TestDeleteSessionWhileReadingIt(t *testing.T) {
 					}
 					mu.Unlock()
 					start := time.Now()
-					var out struct{ Session *sessionJSON }
+					var out struct{ Session *model.Session }
 					if err := r.c.callInto(r.query, r.vars, &out); err != nil {
 						t.Error(err)
 						return
@@ -244,7 +245,7 @@ func TestConcurrentUpdateSessionData(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			var out struct{ UpdateSessionData sessionJSON }
+			var out struct{ UpdateSessionData sessionWithData }
 			err := c.callInto(`mutation($d: JSONObject!) { updateSessionData(data: $d) { data } }`, map[string]any{"d": value(i)}, &out)
 			if err != nil {
 				t.Error(err)
@@ -255,7 +256,7 @@ func TestConcurrentUpdateSessionData(t *testing.T) {
 	}
 	wg.Wait()
 
-	var out struct{ Session sessionJSON }
+	var out struct{ Session sessionWithData }
 	c.ok(t, `{ session { data } }`, nil, &out)
 	w, ok := out.Session.Data["writer"].(float64)
 	if !ok {

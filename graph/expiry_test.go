@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/graph/model"
 	"gatehouse/storage"
 )
 
@@ -28,7 +29,7 @@ func TestIdleSessionExpires(t *testing.T) {
 	}
 
 	e.clock.Advance(time.Hour)
-	var out struct{ Session *sessionJSON }
+	var out struct{ Session *model.Session }
 	c.ok(t, `{ session { id } }`, nil, &out)
 	if out.Session != nil {
 		t.Errorf("expired session returned: %+v", out.Session)
@@ -53,8 +54,8 @@ func TestSessionByIDDeletesExpired(t *testing.T) {
 	e.clock.Advance(20 * time.Minute) // old is 70 minutes idle; fresh 20
 
 	var out struct {
-		Session  *sessionJSON
-		Sessions []sessionJSON
+		Session  *model.Session
+		Sessions []model.Session
 	}
 	fresh.ok(t, `query($id: ID) { session(id: $id) { id } }`, map[string]any{"id": stale.Session.ID}, &out)
 	if out.Session != nil {
@@ -82,7 +83,7 @@ func TestMaxAgeCapsSlidingExpiry(t *testing.T) {
 			t.Fatalf("session died at %v, before its cap %v", e.clock.Now(), cap)
 		}
 	}
-	var out struct{ Session sessionJSON }
+	var out struct{ Session model.Session }
 	c.ok(t, `{ session { expiresAt } }`, nil, &out)
 	if !out.Session.ExpiresAt.Equal(cap) {
 		t.Errorf("expiresAt near the cap: got %v, want %v", out.Session.ExpiresAt, cap)

@@ -10,6 +10,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 )
 
 const pw = "correct horse"
@@ -64,7 +65,7 @@ func TestAccountFlow(t *testing.T) {
 	t.Run("sessions lists the caller's, newest first, marking this one", func(t *testing.T) {
 		e.clock.Advance(time.Second)
 		third := e.client().login(t, "alice", pw)
-		var out struct{ Sessions []sessionJSON }
+		var out struct{ Sessions []model.Session }
 		laptop.ok(t, `{ sessions { id current } }`, nil, &out)
 		var got []string
 		for _, s := range out.Sessions {
@@ -86,7 +87,7 @@ func TestAccountFlow(t *testing.T) {
 	})
 
 	t.Run("session by id, current and not", func(t *testing.T) {
-		var out struct{ Current, Other *sessionJSON }
+		var out struct{ Current, Other *model.Session }
 		laptop.ok(t, `query($id: ID) { current: session { id current } other: session(id: $id) { id current user { username } } }`,
 			map[string]any{"id": second.Session.ID}, &out)
 		if out.Current == nil || out.Current.ID != reg.Session.ID || !out.Current.Current {
@@ -103,24 +104,24 @@ func TestAccountFlow(t *testing.T) {
 			"bool": true, "null": nil, "empty": map[string]any{}, "list": []any{1.0, "two", []any{}, map[string]any{"x": false}},
 			"deep": map[string]any{"a": map[string]any{"b": map[string]any{"c": "d"}}}, "": "empty key", "key with spaces": 1.0,
 		}
-		var out struct{ UpdateSessionData sessionJSON }
+		var out struct{ UpdateSessionData sessionWithData }
 		laptop.ok(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id data current } }`, map[string]any{"d": data}, &out)
 		if diff := cmp.Diff(data, out.UpdateSessionData.Data); diff != "" {
 			t.Errorf("returned data (-want +got):\n%s", diff)
 		}
-		var read struct{ Session sessionJSON }
+		var read struct{ Session sessionWithData }
 		laptop.ok(t, `{ session { data } }`, nil, &read)
 		if diff := cmp.Diff(data, read.Session.Data); diff != "" {
 			t.Errorf("data read back (-want +got):\n%s", diff)
 		}
 		// Replaced, not merged.
-		var replaced struct{ UpdateSessionData sessionJSON }
+		var replaced struct{ UpdateSessionData sessionWithData }
 		laptop.ok(t, `mutation { updateSessionData(data: {only: 1}) { data } }`, nil, &replaced)
 		if diff := cmp.Diff(map[string]any{"only": 1.0}, replaced.UpdateSessionData.Data); diff != "" {
 			t.Errorf("after replace (-want +got):\n%s", diff)
 		}
 		// Only the caller's session changed.
-		var other struct{ Session sessionJSON }
+		var other struct{ Session sessionWithData }
 		phone.ok(t, `{ session { data } }`, nil, &other)
 		if len(other.Session.Data) != 0 {
 			t.Errorf("the phone's data changed: %v", other.Session.Data)
@@ -131,7 +132,7 @@ func TestAccountFlow(t *testing.T) {
 		mallory := e.client()
 		mallory.register(t, "mallory", pw)
 		var out struct {
-			Session       *sessionJSON
+			Session       *model.Session
 			DeleteSession bool
 		}
 		mallory.ok(t, `query($id: ID) { session(id: $id) { id } }`, map[string]any{"id": reg.Session.ID}, &out)
@@ -214,7 +215,7 @@ func TestChangePassword(t *testing.T) {
 		t.Fatal("a failed change ended other sessions")
 	}
 
-	var out struct{ ChangePassword authPayload }
+	var out struct{ ChangePassword model.AuthPayload }
 	me.ok(t, `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { token session { id current } } }`,
 		map[string]any{"c": pw, "n": "new password!"}, &out)
 	p := out.ChangePassword

@@ -17,6 +17,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 	"gatehouse/internal/dbtest"
 	"gatehouse/internal/testlog"
 	"gatehouse/storage"
@@ -165,27 +166,21 @@ func (c *client) ok(t *testing.T, query string, vars map[string]any, out any) {
 
 func firstLine(s string) string { return strings.SplitN(strings.TrimSpace(s), "\n", 2)[0] }
 
+// sessionWithData is model.Session for responses that select data. The
+// JSONObject scalar is JSON text on the server (model.JSONObject, a string
+// without UnmarshalJSON) but an object on the wire, which the model type
+// cannot decode; here data shadows it as a map, and every other field is
+// the model's.
+type sessionWithData struct {
+	model.Session
+	Data map[string]any `json:"data"`
+}
+
+// authPayload is model.AuthPayload whose session may carry data (see
+// sessionWithData): registerQuery and loginQuery select every field.
 type authPayload struct {
-	Token   string      `json:"token"`
-	Session sessionJSON `json:"session"`
-}
-
-type sessionJSON struct {
-	ID         string         `json:"id"`
-	User       userJSON       `json:"user"`
-	Data       map[string]any `json:"data"`
-	CreatedAt  time.Time      `json:"createdAt"`
-	LastSeenAt time.Time      `json:"lastSeenAt"`
-	ExpiresAt  time.Time      `json:"expiresAt"`
-	Current    bool           `json:"current"`
-	UserAgent  *string        `json:"userAgent"`
-	IPAddress  *string        `json:"ipAddress"`
-}
-
-type userJSON struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	CreatedAt time.Time `json:"createdAt"`
+	model.AuthPayload
+	Session sessionWithData `json:"session"`
 }
 
 const sessionFields = `id user { id username createdAt } data createdAt lastSeenAt expiresAt current userAgent ipAddress`
@@ -217,7 +212,7 @@ func (c *client) login(t *testing.T, user, password string) authPayload {
 // me returns the username of the caller, or "" when signed out.
 func (c *client) me(t *testing.T) string {
 	t.Helper()
-	var out struct{ Me *userJSON }
+	var out struct{ Me *model.User }
 	c.ok(t, `{ me { id username createdAt } }`, nil, &out)
 	if out.Me == nil {
 		return ""

@@ -1,0 +1,135 @@
+package graph_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"gatehouse/auth"
+	"gatehouse/graph"
+)
+
+func TestAttackCrossSiteRequests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *auth.Config, o *graph.Options) { o.HTTP.CookieSecure = false })
+	c := e.client()
+	token := c.register(t, "csrf", pw).Token
+	send := func(method, ct, body string, hdr map[string]string, cookie bool) *http.Response {
+		url := e.url + "/query"
+		var rd io.Reader
+		if method == http.MethodGet {
+			url += "?query=" + strings.ReplaceAll(body, " ", "+")
+		} else {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, url, rd)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if cookie {
+			req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: token})
+		} else {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	const logout = `{"query":"mutation { deleteOtherSessions }"}`
+	for _, tc := range []struct {
+		name, method, ct, body string
+		hdr                    map[string]string
+		cookie                 bool
+		want                   int
+	}{
+		{"form POST with cookie", http.MethodPost, "application/x-www-form-urlencoded", logout, nil, true, 400},
+		{"text/plain POST with cookie", http.MethodPost, "text/plain", logout, nil, true, 400},
+		{"GET with cookie", http.MethodGet, "", "{ me { id } }", nil, true, 400},
+		{"GET with cookie and preflight header", http.MethodGet, "", "{ me { id } }", map[string]string{"Apollo-Require-Preflight": "true"}, true, 200},
+		{"JSON POST with cookie", http.MethodPost, "application/json", logout, nil, true, 200},
+		{"text/plain POST with bearer", http.MethodPost, "text/plain", logout, nil, false, 415}, // not CSRF, but not a GraphQL body either
+		{"GET with bearer", http.MethodGet, "", "{ me { id } }", nil, false, 200},
+	} {
+		if got := send(tc.method, tc.ct, tc.body, tc.hdr, tc.cookie).StatusCode; got != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if c.me(t) != "csrf" {
+		t.Error("the session did not survive")
+	}
+}
+
+func TestCORSAllowsOnlyConfiguredOrigins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(_ *auth.Config, o *graph.Options) { o.CORSOrigins = []string{"https://app.example"} })
+	for _, tc := range []struct {
+		origin string
+		allow  bool
+	}{{"https://app.example", true}, {"https://evil.example", false}} {
+		req, _ := http.NewRequest(http.MethodOptions, e.url+"/query", nil)
+		req.Header.Set("Origin", tc.origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		gotOrigin := res.Header.Get("Access-Control-Allow-Origin")
+		if tc.allow && (gotOrigin != tc.origin || res.Header.Get("Access-Control-Allow-Credentials") != "true") {
+			t.Errorf("%s: allow-origin %q credentials %q; want the origin, true", tc.origin, gotOrigin, res.Header.Get("Access-Control-Allow-Credentials"))
+		}
+		if !tc.allow && gotOrigin != "" {
+			t.Errorf("%s: allow-origin %q, want none", tc.origin, gotOrigin)
+		}
+	}
+	// Without CORS_ORIGINS no origin is allowed.
+	same := newEnv(t)
+	req, _ := http.NewRequest(http.MethodOptions, same.url+"/query", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("same-origin server allowed %q", got)
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	r := c.do(t, registerQuery, map[string]any{"u": "hdr", "p": pw})
+	for k, want := range map[string]string{
+		"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("API %s: %q, want %q", k, got, want)
+		}
+	}
+	res, err := http.Get(e.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self' https://cdn.jsdelivr.net 'sha256-", "connect-src 'self'", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("playground CSP %q lacks %q", csp, want)
+		}
+	}
+	out := c.do(t, `mutation { deleteSession }`, nil)
+	if got := out.header.Get("Clear-Site-Data"); got != `"cookies"` {
+		t.Errorf("logout Clear-Site-Data: %q", got)
+	}
+}
