@@ -2,7 +2,6 @@ package main
 
 import (
 	"io/fs"
-	"runtime"
 	"runtime/debug"
 
 	"gatehouse/internal/cgroup"
@@ -29,25 +28,4 @@ func tuneGC(getenv func(string) string, root fs.FS) {
 			debug.SetMemoryLimit(limit / 4 * 3)
 		}
 	}
-}
-
-// reserveHashProcs gives the Go scheduler one P per bcrypt slot on top of
-// its default (GOMAXPROCS, or the CPUs the process may use), and returns
-// the number of slots: slots, or one per default P when it is 0.
-//
-// A hash runs on a low-priority thread (internal/lowprio) that keeps its P
-// while the kernel keeps it off the CPU for the request threads. Without
-// Ps of their own, the hashes of a login flood would hold all of them, and
-// session checks would wait for the runtime's 10 ms preemption: cmd/bench
-// measured their p99 at 34 times its value without the flood. (The
-// runtime stops following a change of the CPU quota once GOMAXPROCS is
-// set; a restart picks it up.)
-func reserveHashProcs(slots int) int {
-	runtime.SetDefaultGOMAXPROCS() // so that each call of run starts over
-	procs := runtime.GOMAXPROCS(0)
-	if slots == 0 {
-		slots = procs
-	}
-	runtime.GOMAXPROCS(procs + slots)
-	return slots
 }

@@ -58,7 +58,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 && rest[0] == "db" {
 		return serveDatabase(ctx, cfg, rest[1:], log)
 	}
-	slots := reserveHashProcs(cfg.bcryptSlots)
 
 	db, err := openDatabase(ctx, cfg, log)
 	if err != nil {
@@ -78,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		AllowSignup: cfg.allowSignup,
 		Logger:      log,
 		Throttle:    cfg.throttle,
-		BcryptSlots: slots,
+		BcryptSlots: cfg.bcryptSlots,
 		BcryptWait:  cfg.bcryptWait,
 		Meter:       meter(m),
 	})

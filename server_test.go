@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"regexp"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -126,43 +125,26 @@ func TestRunPersistsAcrossRestart(t *testing.T) {
 	}
 }
 
-// Start-up gives the scheduler a P per bcrypt slot beside its own, so that
-// hashes on their low-priority threads never hold the Ps that requests
-// need, and runs the collector at GOGC=400 unless GOGC says otherwise.
-// Each start counts from the runtime's default, not from the last start's.
-func TestStartTunesTheRuntime(t *testing.T) {
+// Start-up runs the collector at GOGC=400 unless GOGC says otherwise.
+func TestStartTunesTheCollector(t *testing.T) {
 	gcPercent := func() int {
 		p := debug.SetGCPercent(100)
 		debug.SetGCPercent(p)
 		return p
 	}
 	before := gcPercent()
-	t.Cleanup(func() {
-		runtime.SetDefaultGOMAXPROCS()
-		debug.SetGCPercent(before)
-	})
-	runtime.SetDefaultGOMAXPROCS()
-	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
 
-	env := testEnv(t)
-	env["BCRYPT_SLOTS"] = "3"
-	for range 2 {
-		start(t, env).stop()
-		if got, want := runtime.GOMAXPROCS(0), procs+3; got != want {
-			t.Errorf("GOMAXPROCS with BCRYPT_SLOTS=3 = %d, want %d + 3", got, procs)
-		}
-	}
+	debug.SetGCPercent(100)
+	start(t, testEnv(t)).stop()
 	if got := gcPercent(); got != 400 {
 		t.Errorf("GOGC unset: GC percent = %d, want 400", got)
 	}
 
-	delete(env, "BCRYPT_SLOTS")
+	env := testEnv(t)
 	env["GOGC"] = "50"
 	debug.SetGCPercent(50) // what the runtime would have read from GOGC
 	start(t, env).stop()
-	if got, want := runtime.GOMAXPROCS(0), 2*procs; got != want {
-		t.Errorf("GOMAXPROCS with default slots = %d, want %d (one slot per default P)", got, want)
-	}
 	if got := gcPercent(); got != 50 {
 		t.Errorf("GOGC=50: GC percent = %d, want it left at 50", got)
 	}

@@ -17,10 +17,9 @@ import (
 //
 // Each hash runs through lowprio.Run, on a thread of its own that the
 // kernel puts behind the request threads: a login flood then takes only
-// the CPU time that session checks leave. Such a thread still holds one of
-// the Go scheduler's Ps while the kernel keeps it waiting, so the process
-// needs a P per slot on top of those for its requests (server.go's run
-// adds them; see reserveHashProcs).
+// the CPU time that session checks leave. lowprio gives the runtime as
+// many extra Ps as it has while hashes run, so the default of one slot
+// per P keeps them all off the requests' Ps.
 type hasher struct {
 	slots  chan struct{}
 	wait   time.Duration

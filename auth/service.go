@@ -32,9 +32,9 @@ type Config struct {
 	// Throttle bounds password guessing; zero means DefaultThrottle.
 	Throttle ThrottleConfig
 	// BcryptSlots is how many bcrypt operations may run at once; 0 means
-	// GOMAXPROCS (which follows a container's CPU quota). Each running
-	// hash holds a P of the Go scheduler, so a server should have a P per
-	// slot beyond those its requests need (see hasher).
+	// GOMAXPROCS (which follows a container's CPU quota). More slots than
+	// that gain no speed, and their hashes take Ps from the requests (see
+	// hasher).
 	BcryptSlots int
 	// BcryptWait is how long a request may wait for a slot before it is
 	// refused; 0 means 5 seconds.
