@@ -8,19 +8,21 @@ import (
 
 // nice and slice are the calling thread's scheduling after lower.
 //
-// At nice 19 a thread weighs 15 against a normal thread's 1024, so the
-// kernel gives the process's request threads the CPU first. A short slice
-// (honoured since Linux 6.12, ignored before) makes the kernel protect a
-// running low thread for 0.1 ms instead of the default 0.75 ms or more, so
-// a request thread that wakes gets a core at once.
+// At nice 10 a thread weighs 110 against a normal thread's 1024: while the
+// process's request threads want the CPU, they get about nine tenths of
+// it. A short slice (honoured since Linux 6.12, ignored before) makes the
+// kernel protect a running low thread for 0.1 ms instead of the default
+// 0.75 ms or more, so a request thread that wakes gets a core at once.
 //
-// Why not SCHED_IDLE, which yields even more: it yields to every busy
-// thread in the process's CPU cgroup, and where gatehouse shares one with
-// other work (a CI machine, a host without a cgroup per service) a hash
-// took 1000 times its normal time beside two busy loops. At nice 19 it
-// still gets its 1.4% of a core.
+// Lower would starve the work where gatehouse shares its CPU cgroup with
+// other busy processes (a CI machine, a developer's laptop, a host without
+// a cgroup per service): beside two busy loops a hash took 73 times its
+// time at nice 19, and 365 times in SCHED_IDLE, which yields even more.
+// At nice 10 it still gets about a tenth of a core. In cmd/bench, nice 10,
+// 15 and 19 kept session checks under a login flood equally fast
+// (bench/scheduling.md).
 const (
-	nice  = 19
+	nice  = 10
 	slice = 100 * time.Microsecond
 )
 

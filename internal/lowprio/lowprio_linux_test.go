@@ -29,7 +29,7 @@ func lowered(a, ordinary *unix.SchedAttr) bool {
 	return a.Nice != ordinary.Nice || a.Runtime != ordinary.Runtime
 }
 
-// The work runs at nice 19 with a short slice, so that a request thread
+// The work runs at nice 10 with a short slice, so that a request thread
 // that wakes takes the CPU from it at once, on a thread that is not the
 // caller's.
 func TestRunLowersItsOwnThread(t *testing.T) {
