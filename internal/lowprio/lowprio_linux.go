@@ -26,12 +26,17 @@ const (
 	slice = 100 * time.Microsecond
 )
 
-// lower moves the calling thread to nice and slice. An unprivileged thread
-// cannot raise its priority again, which is why Run uses a thread of its
-// own.
+// lower moves the calling thread to nice (or leaves it nicer, if the
+// process runs nicer already: it never raises a priority) and slice. An
+// unprivileged thread cannot raise its priority again, which is why Run
+// uses a thread of its own.
 func lower() {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: nice, Runtime: uint64(slice)}
+	n := int32(nice)
+	if cur, err := unix.SchedGetAttr(0, 0); err == nil && cur.Nice > n {
+		n = cur.Nice
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: n, Runtime: uint64(slice)}
 	if unix.SchedSetAttr(0, &attr, 0) != nil {
-		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, nice) // the calling thread
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, int(n)) // the calling thread
 	}
 }
