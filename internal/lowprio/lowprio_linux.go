@@ -17,8 +17,8 @@ import (
 // Lower would starve the work where gatehouse shares its CPU cgroup with
 // other busy processes (a CI machine, a developer's laptop, a host without
 // a cgroup per service): beside two busy loops a hash took 73 times its
-// time at nice 19, and 365 times in SCHED_IDLE, which yields even more.
-// At nice 10 it still gets about a tenth of a core. In cmd/bench, nice 10,
+// time at nice 19, and 365 times in SCHED_IDLE, which yields even more;
+// at nice 10, 10 to 11 times. In cmd/bench, nice 10,
 // 15 and 19 kept session checks under a login flood equally fast
 // (bench/scheduling.md).
 const (
