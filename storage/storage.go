@@ -61,6 +61,7 @@ type Store struct {
 	users    *mongo.Collection
 	sessions *mongo.Collection
 	throttle *mongo.Collection
+	names    *mongo.Collection
 
 	touched touches // for TouchSessionOncePer
 }
@@ -91,6 +92,7 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s.users = s.db.Collection(usersCollection)
 	s.sessions = s.db.Collection(sessionsCollection)
 	s.throttle = s.db.Collection(throttleCollection)
+	s.names = s.db.Collection(namesCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -107,7 +109,7 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	// Creating the collections explicitly makes them exist from the start
 	// (the embedded engine indexes _id per existing table).
-	for _, c := range []string{usersCollection, throttleCollection} {
+	for _, c := range []string{usersCollection, throttleCollection, namesCollection} {
 		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}

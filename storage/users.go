@@ -30,10 +30,15 @@ type userDoc struct {
 	CreatedAt    time.Time `bson:"createdAt"`
 }
 
-// CreateUser inserts u. It returns ErrDuplicate when u.Key is taken; the
-// database decides, so two concurrent registrations of one name cannot both
-// succeed.
-func (s *Store) CreateUser(ctx context.Context, u *User) error {
+// CreateUser inserts u after claiming its look-alike keys, names, for
+// u.Key (see names.go). It returns ErrDuplicate when u.Key is taken
+// or another user owns one of names; the database decides, so of two
+// concurrent registrations of one name, or of look-alike names, only one
+// succeeds.
+func (s *Store) CreateUser(ctx context.Context, u *User, names ...string) error {
+	if err := s.claimNames(ctx, u.Key, names); err != nil {
+		return err
+	}
 	_, err := s.users.InsertOne(ctx, userDoc(*u))
 	if mongo.IsDuplicateKeyError(err) {
 		return ErrDuplicate
@@ -66,4 +71,13 @@ func (s *Store) SetPasswordHash(ctx context.Context, key, hash string) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// CountUsers returns the number of users.
+func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+	n, err := s.users.CountDocuments(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("storage: count users: %w", err)
+	}
+	return n, nil
 }
