@@ -84,6 +84,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	if err := svc.ClaimExistingNames(ctx); err != nil {
+		return err
+	}
 	if len(rest) > 0 {
 		return runCommand(ctx, svc, rest, stdin, stdout)
 	}

@@ -191,7 +191,7 @@ func (s *Service) CreateUser(ctx context.Context, username, password string) err
 }
 
 func (s *Service) createUser(ctx context.Context, username, password string) (*storage.User, error) {
-	name, key, err := NormalizeUsername(username)
+	name, key, err := newUsername(username)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (s *Service) createUser(ctx context.Context, username, password string) (*s
 		return nil, err
 	}
 	u := &storage.User{Key: key, ID: NewID(), Name: name, PasswordHash: hash, CreatedAt: s.now()}
-	if err := s.store.CreateUser(ctx, u); errors.Is(err, storage.ErrDuplicate) {
+	if err := s.store.CreateUser(ctx, u, lookalikeKeys(name, key)...); errors.Is(err, storage.ErrDuplicate) {
 		return nil, &InputError{Field: "username", Reason: "taken"}
 	} else if err != nil {
 		return nil, err

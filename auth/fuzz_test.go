@@ -55,5 +55,17 @@ func FuzzNormalizeUsername(f *testing.F) {
 		if err != nil || name2 != name || key2 != key {
 			t.Fatalf("NormalizeUsername(%q) = %q, %q, %v; want %q, %q", name, name2, key2, err, name, key)
 		}
+		// A new name's rules are stricter, its key the same.
+		if name3, key3, err := newUsername(raw); err == nil && (name3 != name || key3 != key) {
+			t.Fatalf("newUsername(%q) = %q, %q; NormalizeUsername: %q, %q", raw, name3, key3, name, key)
+		} else if _, ok := err.(*InputError); err != nil && !ok {
+			t.Fatalf("newUsername error of type %T: %v", err, err)
+		}
+		// Look-alike keys are never empty, nor the claims marker's kind.
+		for _, l := range lookalikeKeys(name, key) {
+			if l == "" || strings.ContainsRune(l, '\t') {
+				t.Fatalf("lookalikeKeys(%q, %q) contains %q", name, key, l)
+			}
+		}
 	})
 }

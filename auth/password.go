@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/secure/precis"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -99,6 +100,39 @@ func foldKey(name string) string {
 		return r
 	}, folded)
 	return norm.NFKC.String(folded)
+}
+
+// identifier is RFC 8264's IdentifierClass alone: letters, digits and
+// ASCII printable characters, without the profile's mappings or Bidi Rule.
+var identifier = precis.NewIdentifier()
+
+// newUsername is NormalizeUsername with the stricter rules of names chosen
+// from now on (names that exist already keep signing in as they are, and
+// their keys never change): RFC 8265's usernames, which are words of
+// letters, digits and ASCII punctuation (its UsernameCasePreserved profile)
+// separated by single spaces.
+func newUsername(raw string) (name, key string, err error) {
+	name, key, err = NormalizeUsername(raw)
+	if err != nil {
+		return "", "", err
+	}
+	for word := range strings.SplitSeq(name, " ") {
+		switch {
+		case word == "":
+			return "", "", usernameErr("must not contain two spaces in a row")
+		case !enforced(identifier, word):
+			return "", "", usernameErr("may contain only letters, digits, ASCII punctuation and single spaces")
+		case !enforced(precis.UsernameCasePreserved, word):
+			return "", "", usernameErr("must not mix right-to-left and left-to-right letters in one word")
+		}
+	}
+	return name, key, nil
+}
+
+// enforced reports whether s is valid in profile p and left as it is.
+func enforced(p *precis.Profile, s string) bool {
+	out, err := p.String(s)
+	return err == nil && out == s
 }
 
 func usernameErr(format string, args ...any) error {
