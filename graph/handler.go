@@ -32,7 +32,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Limits bound each operation; zero means DefaultLimits.
 	Limits Limits
-	// NoIntrospection turns schema introspection off.
+	// NoIntrospection turns schema introspection off, and with it the
+	// names that validation errors suggest.
 	NoIntrospection bool
 	// CORSOrigins may call the API from a browser with credentials; empty
 	// means same-origin only.
@@ -78,7 +79,10 @@ func NewHandler(cfg Options) http.Handler {
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCache))
 	srv.SetParserTokenLimit(cfg.Limits.Tokens)
-	if !cfg.NoIntrospection {
+	if cfg.NoIntrospection {
+		srv.SetDisableSuggestion(true)
+		srv.SetValidationRulesFn(closedSchema)
+	} else {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](queryCache)})
