@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -73,7 +74,7 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		{"THROTTLE_BASE_DELAY", "throttle-base-delay", "30s", "first lock's length; each further lock doubles it", (*durationValue)(&c.throttle.BaseDelay)},
 		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock", (*durationValue)(&c.throttle.MaxDelay)},
 		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", (*intValue)(&c.bcryptSlots)},
-		{"METRICS_ADDR", "metrics-addr", "", "where /metrics is served: empty = on the main address, off = nowhere, or HOST:PORT of its own", (*stringValue)(&c.metricsAddr)},
+		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port)", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 	}
 	for _, v := range vars {
@@ -109,6 +110,18 @@ type stringValue string
 
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
 func (v *stringValue) String() string     { return string(*v) }
+
+// addrValue is "off" or an address to listen on.
+type addrValue string
+
+func (v *addrValue) Set(s string) error {
+	if _, _, err := net.SplitHostPort(s); err != nil && s != "off" {
+		return errors.New("must be off or HOST:PORT")
+	}
+	*v = addrValue(s)
+	return nil
+}
+func (v *addrValue) String() string { return string(*v) }
 
 type durationValue time.Duration
 

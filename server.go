@@ -164,15 +164,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	}
 	if m != nil {
 		opts.Observer = m
-		if cfg.metricsAddr == "" {
-			opts.Metrics = m.Handler()
-		} else {
-			stop, err := serveMetrics(cfg.metricsAddr, m, log)
-			if err != nil {
-				return err
-			}
-			defer stop()
+		stop, err := serveMetrics(cfg.metricsAddr, m, log)
+		if err != nil {
+			return err
 		}
+		defer stop()
 	}
 	h := graph.NewHandler(opts)
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.port))
@@ -210,8 +206,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	return nil
 }
 
-// serveMetrics serves /metrics on an address of its own (for a port that
-// only the monitoring network reaches).
+// serveMetrics serves /metrics on an address of its own, never on the API's:
+// its counters tell whoever reads them whether a session id they hold is
+// still alive (session look-ups by result), so it belongs on a port that
+// only the monitoring network reaches.
 func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -204,6 +204,7 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 		{"COOKIE_SECURE", "yes please", "COOKIE_SECURE"},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES"},
 		{"LOG_LEVEL", "loud", "LOG_LEVEL"},
+		{"METRICS_ADDR", "9464", "METRICS_ADDR"},      // no host: HOST:PORT or off
 		{"SESSION_MAX_AGE", "30m", "SESSION_MAX_AGE"}, // shorter than the TTL
 	} {
 		env := testEnv(t)
@@ -253,10 +254,15 @@ func TestMetricsAddress(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
+	// By default nowhere: not on the API's port, where anyone could read
+	// whether a session id they hold is still alive.
 	env := testEnv(t)
 	g := start(t, env)
-	if got := status(g.url + "/metrics"); got != 200 {
-		t.Errorf("default /metrics: %d, want 200", got)
+	if got := status(g.url + "/metrics"); got != 404 {
+		t.Errorf("default /metrics on the API address: %d, want 404", got)
+	}
+	if strings.Contains(g.out.String(), "metrics listening") {
+		t.Errorf("metrics served by default:\n%s", g.out)
 	}
 	g.stop()
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -125,8 +126,10 @@ func TestMetrics(t *testing.T) {
 		m = metrics.New(func() int64 { return 0 })
 		c.Meter = m
 		o.Observer = m
-		o.Metrics = m.Handler()
 	})
+	// Served on a port of its own, as run serves it (METRICS_ADDR).
+	metricsSrv := httptest.NewServer(m.Handler())
+	t.Cleanup(metricsSrv.Close)
 	c := e.client()
 	c.register(t, "metric", pw)
 	c.do(t, `query WhoAmI { me { id } }`, nil)
@@ -136,7 +139,7 @@ func TestMetrics(t *testing.T) {
 	c.do(t, `mutation { deleteOtherSessions }`, nil)
 	c.do(t, `mutation { deleteSession }`, nil)
 
-	res, err := http.Get(e.url + "/metrics")
+	res, err := http.Get(metricsSrv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,6 @@ type Options struct {
 	CORSOrigins []string
 	// Observer records request latencies; nil records nothing.
 	Observer RequestObserver
-	// Metrics, when set, is served at /metrics.
-	Metrics http.Handler
 }
 
 // Request limits.
@@ -107,9 +105,6 @@ func NewHandler(cfg Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", observe(cfg.Logger, cfg.Observer, api))
-	if cfg.Metrics != nil {
-		mux.Handle("GET /metrics", cfg.Metrics)
-	}
 	mux.Handle("GET /{$}", playgroundPage())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))

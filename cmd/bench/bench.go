@@ -125,13 +125,18 @@ func (b *bench) serverEnv(db string) map[string]string {
 
 func (b *bench) startServer(ctx context.Context, env map[string]string) error {
 	db := env["MONGODB_DATABASE"]
+	metrics, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	env["METRICS_ADDR"] = metrics // gatehouse serves /metrics only on a port of its own
 	srv, addr, err := startChild(ctx, "server", b.bin, nil, env,
 		filepath.Join(b.tmp, fmt.Sprintf("server-%s-%d.log", db, time.Now().UnixNano())), "gatehouse listening", "addr")
 	if err != nil {
 		return err
 	}
 	b.server = srv
-	b.gql = newGQLClient(addr+"/query", 2*(maxOf(b.cfg.conc)+maxOf(b.cfg.loginConc)+b.cfg.floodConc))
+	b.gql = newGQLClient(addr+"/query", "http://"+metrics+"/metrics", 2*(maxOf(b.cfg.conc)+maxOf(b.cfg.loginConc)+b.cfg.floodConc))
 	b.progress("server: gatehouse (pid %d) at %s on database %s", srv.pid(), addr, db)
 	return nil
 }

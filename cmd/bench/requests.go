@@ -45,18 +45,19 @@ func gqlBody(query string, vars map[string]any) []byte {
 
 // gqlClient posts GraphQL requests over one keep-alive transport.
 type gqlClient struct {
-	url  string
-	http *http.Client
+	url        string
+	metricsURL string
+	http       *http.Client
 }
 
-func newGQLClient(url string, conns int) *gqlClient {
+func newGQLClient(url, metricsURL string, conns int) *gqlClient {
 	tr := &http.Transport{
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}
-	return &gqlClient{url: url, http: &http.Client{Transport: tr, Timeout: time.Minute}}
+	return &gqlClient{url: url, metricsURL: metricsURL, http: &http.Client{Transport: tr, Timeout: time.Minute}}
 }
 
 // post sends body with the bearer header auth (none if empty). A non-200
@@ -215,8 +216,7 @@ func (c *gqlClient) bcryptWaits(ctx context.Context) (seconds, count float64, er
 // metrics reads the values of the named series (without labels) from the
 // server's /metrics.
 func (c *gqlClient) metrics(ctx context.Context, names ...string) ([]float64, error) {
-	url := strings.TrimSuffix(c.url, "/query") + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.metricsURL, nil)
 	if err != nil {
 		return nil, err
 	}
