@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestSignedIn(t *testing.T) {
 			cfg:        HTTPConfig{CookieSecure: true},
 			maxAge:     24 * time.Hour,
 			created:    t0,
-			wantName:   DefaultCookieName,
+			wantName:   "__Host-" + DefaultCookieName,
 			wantMaxAge: 86400,
 		},
 		{
@@ -46,7 +47,7 @@ func TestSignedIn(t *testing.T) {
 			cfg:        HTTPConfig{CookieName: "sid", CookieSecure: true},
 			maxAge:     time.Hour,
 			created:    t0,
-			wantName:   "sid",
+			wantName:   "__Host-sid",
 			wantMaxAge: 3600,
 		},
 		{
@@ -132,8 +133,9 @@ func TestSignedOut(t *testing.T) {
 			tok := NewToken()
 			sess := &storage.Session{ID: tok.SessionID, UserID: "u1", CreatedAt: t0}
 			r := apiRequest()
-			r.AddCookie(&http.Cookie{Name: "sid", Value: NewToken().String()})
-			w := serve(t, fixedService(time.Hour), HTTPConfig{CookieName: "sid", CookieSecure: secure}, r, func(ctx context.Context) {
+			cfg := HTTPConfig{CookieName: "sid", CookieSecure: secure}
+			r.AddCookie(&http.Cookie{Name: cfg.SessionCookieName(), Value: NewToken().String()})
+			w := serve(t, fixedService(time.Hour), cfg, r, func(ctx context.Context) {
 				SignedIn(ctx, sess, tok)
 				SignedOut(ctx)
 				got, err := SessionFrom(ctx)
@@ -148,7 +150,7 @@ func TestSignedOut(t *testing.T) {
 			if len(cookies) != 2 {
 				t.Fatalf("Set-Cookie = %q, want two (set, then cleared)", w.Header().Values("Set-Cookie"))
 			}
-			checkCleared(t, cookies[1], "sid", secure)
+			checkCleared(t, cookies[1], cfg.SessionCookieName(), secure)
 		})
 	}
 }
@@ -170,4 +172,47 @@ func TestSignedOutWithoutLookup(t *testing.T) {
 		t.Fatalf("Set-Cookie = %q, want exactly one", w.Header().Values("Set-Cookie"))
 	}
 	checkCleared(t, cookies[0], DefaultCookieName, false)
+}
+
+// A Secure cookie is named __Host-gatehouse_session; the cookie an older
+// gatehouse set as gatehouse_session is expired whenever the session
+// cookie is set or cleared (the move of a live one is in graph's
+// TestAttackPlantedCookie, against the database).
+func TestOldCookieNameExpired(t *testing.T) {
+	const oldName, newName = DefaultCookieName, "__Host-" + DefaultCookieName
+	tok := NewToken()
+	sess := &storage.Session{ID: tok.SessionID, UserID: "u1", CreatedAt: t0}
+	for _, tc := range []struct {
+		name    string
+		cookies []string // names the request carries
+		handle  func(ctx context.Context)
+		want    []string // Set-Cookie, name=value
+	}{
+		{"sign-in with the old cookie", []string{oldName}, func(ctx context.Context) { SignedIn(ctx, sess, tok) },
+			[]string{newName + "=" + tok.String(), oldName + "="}},
+		{"sign-in without it", []string{newName}, func(ctx context.Context) { SignedIn(ctx, sess, tok) },
+			[]string{newName + "=" + tok.String()}},
+		{"sign-out with both", []string{oldName, newName}, SignedOut, []string{newName + "=", oldName + "="}},
+		{"sign-out with the old one", []string{oldName}, SignedOut, []string{newName + "=", oldName + "="}},
+		{"dead old cookie", []string{oldName}, func(ctx context.Context) { _, _ = SessionFrom(ctx) }, []string{newName + "=", oldName + "="}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := apiRequest()
+			for _, name := range tc.cookies {
+				r.AddCookie(&http.Cookie{Name: name, Value: "garbage"}) // never looked up: malformed
+			}
+			w := serve(t, fixedService(time.Hour), HTTPConfig{CookieSecure: true}, r, tc.handle)
+			var got []string
+			for _, c := range setCookies(w) {
+				checkAttrs(t, c, true)
+				if c.Value == "" && c.MaxAge >= 0 {
+					t.Errorf("%s: empty but not expired", c.Raw)
+				}
+				got = append(got, c.Name+"="+c.Value)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Set-Cookie %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

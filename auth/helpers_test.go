@@ -53,8 +53,8 @@ func checkCleared(t *testing.T, c *http.Cookie, name string, secure bool) {
 // checkAttrs checks the attributes every session cookie carries.
 func checkAttrs(t *testing.T, c *http.Cookie, secure bool) {
 	t.Helper()
-	if c.Path != "/" {
-		t.Errorf("cookie Path = %q, want %q", c.Path, "/")
+	if c.Path != "/" || c.Domain != "" {
+		t.Errorf("cookie Path, Domain = %q, %q; want %q and none", c.Path, c.Domain, "/")
 	}
 	if !c.HttpOnly {
 		t.Errorf("cookie %q is not HttpOnly", c.Raw)

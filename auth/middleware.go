@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"mime"
 	"net"
@@ -13,8 +14,14 @@ import (
 	"gatehouse/storage"
 )
 
-// DefaultCookieName is the session cookie's name.
+// DefaultCookieName is the session cookie's name (after the __Host- prefix
+// when the cookie is Secure: see HTTPConfig.SessionCookieName).
 const DefaultCookieName = "gatehouse_session"
+
+// hostPrefix is the cookie name prefix browsers honour only on a cookie
+// that is Secure, has Path=/ and no Domain, and was set over https by the
+// host itself: a sibling subdomain can neither plant nor overwrite it.
+const hostPrefix = "__Host-"
 
 // maxUserAgent bounds what a client can make us store.
 const maxUserAgent = 512
@@ -23,7 +30,8 @@ const maxUserAgent = 512
 type HTTPConfig struct {
 	// CookieName defaults to DefaultCookieName.
 	CookieName string
-	// CookieSecure marks the cookie Secure (HTTPS only).
+	// CookieSecure marks the cookie Secure (HTTPS only), and names it with
+	// the __Host- prefix.
 	CookieSecure bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -31,6 +39,17 @@ type HTTPConfig struct {
 	// (its code is EBadRequest). The transport supplies it, so that the
 	// answer is in its format; nil means a plain-text 400.
 	Refuse func(w http.ResponseWriter, err error)
+}
+
+// SessionCookieName is the name of the session cookie: CookieName, after
+// the __Host- prefix when the cookie is Secure. Browsers refuse the prefix
+// on a cookie that is not Secure, so a plain-http deployment goes without.
+func (c HTTPConfig) SessionCookieName() string {
+	name := cmp.Or(c.CookieName, DefaultCookieName)
+	if c.CookieSecure {
+		return hostPrefix + name
+	}
+	return name
 }
 
 type ctxKey struct{}
@@ -43,8 +62,14 @@ type request struct {
 	cfg    *HTTPConfig
 	w      http.ResponseWriter
 	token  string
-	cookie bool // the token came from the cookie
-	client Client
+	cookie bool // the token came from a session cookie
+	// oldCookie: the request carries a cookie of the name the session
+	// cookie had before the __Host- prefix (a Secure deployment only). Its
+	// token is used when the prefixed cookie is missing, and it is expired
+	// whenever the session cookie is set or cleared: an upgrade signs
+	// nobody out and leaves one cookie behind.
+	oldCookie bool
+	client    Client
 
 	once sync.Once
 	mu   sync.Mutex
@@ -53,7 +78,9 @@ type request struct {
 }
 
 // Middleware resolves the caller of every request behind it: it reads the
-// token from "Authorization: Bearer" or the session cookie, and the
+// token from "Authorization: Bearer" or the session cookie (named
+// SessionCookieName; without it, a Secure deployment also reads the
+// unprefixed name that versions before the __Host- prefix set), and the
 // client's user agent and address, for SessionFrom and friends. A request
 // that authenticates with the cookie but could come from another site is
 // not served: cfg.Refuse answers it.
@@ -66,14 +93,18 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &request{svc: s, cfg: &cfg, w: w, client: clientOf(r, cfg.TrustedProxies)}
+		old, err := r.Cookie(cfg.CookieName)
+		req.oldCookie = cfg.CookieSecure && err == nil
 		if tok, ok := bearer(r); ok {
 			req.token = tok
-		} else if c, err := r.Cookie(cfg.CookieName); err == nil {
+		} else if c, err := r.Cookie(cfg.SessionCookieName()); err == nil {
 			req.token, req.cookie = c.Value, true
-			if crossSiteCapable(r) {
-				cfg.Refuse(w, errCrossSite)
-				return
-			}
+		} else if req.oldCookie {
+			req.token, req.cookie = old.Value, true
+		}
+		if req.cookie && crossSiteCapable(r) {
+			cfg.Refuse(w, errCrossSite)
+			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, req)))
 	})
@@ -135,8 +166,11 @@ func SessionFrom(ctx context.Context) (*storage.Session, error) {
 		req.mu.Lock()
 		req.sess, req.err = sess, err
 		req.mu.Unlock()
-		if sess == nil && err == nil && req.cookie {
+		switch {
+		case sess == nil && err == nil && req.cookie:
 			req.clearCookie() // a dead cookie is dropped, not resent forever
+		case sess != nil && req.cookie && req.oldCookie:
+			req.setCookie(sess, req.token) // under the prefixed name, the old one expired
 		}
 	})
 	req.mu.Lock()
@@ -177,8 +211,7 @@ func SignedIn(ctx context.Context, sess *storage.Session, tok Token) {
 	req.mu.Lock()
 	req.sess, req.err = sess, nil
 	req.mu.Unlock()
-	maxAge := int(sess.CreatedAt.Add(req.svc.cfg.MaxAge).Sub(req.svc.cfg.Now()).Round(time.Second).Seconds())
-	http.SetCookie(req.w, req.newCookie(tok.String(), max(maxAge, 1)))
+	req.setCookie(sess, tok.String())
 }
 
 // SignedOut records that the request's session is gone and expires the
@@ -196,13 +229,28 @@ func SignedOut(ctx context.Context) {
 	req.w.Header().Set("Clear-Site-Data", `"cookies"`)
 }
 
-func (req *request) clearCookie() {
-	http.SetCookie(req.w, req.newCookie("", -1))
+// setCookie sets the session cookie to value, the token of sess, for what
+// is left of the session's life.
+func (req *request) setCookie(sess *storage.Session, value string) {
+	maxAge := int(sess.CreatedAt.Add(req.svc.cfg.MaxAge).Sub(req.svc.cfg.Now()).Round(time.Second).Seconds())
+	http.SetCookie(req.w, req.newCookie(req.cfg.SessionCookieName(), value, max(maxAge, 1)))
+	req.expireOldCookie()
 }
 
-func (req *request) newCookie(value string, maxAge int) *http.Cookie {
+func (req *request) clearCookie() {
+	http.SetCookie(req.w, req.newCookie(req.cfg.SessionCookieName(), "", -1))
+	req.expireOldCookie()
+}
+
+func (req *request) expireOldCookie() {
+	if req.oldCookie {
+		http.SetCookie(req.w, req.newCookie(req.cfg.CookieName, "", -1))
+	}
+}
+
+func (req *request) newCookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     req.cfg.CookieName,
+		Name:     name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,

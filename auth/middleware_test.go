@@ -58,6 +58,7 @@ func TestMiddlewareToken(t *testing.T) {
 		cookies    []*http.Cookie
 		wantToken  string
 		wantCookie bool
+		wantOld    bool // the request carries the cookie's name from before the __Host- prefix
 	}{
 		{name: "nothing"},
 		{
@@ -110,6 +111,33 @@ func TestMiddlewareToken(t *testing.T) {
 			cfg:     HTTPConfig{CookieName: "sid"},
 			cookies: []*http.Cookie{{Name: DefaultCookieName, Value: cookieTok}},
 		},
+		{
+			name:       "secure: the __Host- cookie",
+			cfg:        HTTPConfig{CookieSecure: true},
+			cookies:    []*http.Cookie{{Name: "__Host-" + DefaultCookieName, Value: cookieTok}},
+			wantToken:  cookieTok,
+			wantCookie: true,
+		},
+		{
+			name:       "secure: the old name alone is still read",
+			cfg:        HTTPConfig{CookieSecure: true},
+			cookies:    []*http.Cookie{{Name: DefaultCookieName, Value: cookieTok}},
+			wantToken:  cookieTok,
+			wantCookie: true,
+			wantOld:    true,
+		},
+		{
+			name:       "secure: the __Host- cookie wins over the old name",
+			cfg:        HTTPConfig{CookieSecure: true},
+			cookies:    []*http.Cookie{{Name: DefaultCookieName, Value: "planted"}, {Name: "__Host-" + DefaultCookieName, Value: cookieTok}},
+			wantToken:  cookieTok,
+			wantCookie: true,
+			wantOld:    true,
+		},
+		{
+			name:    "not secure: a __Host- cookie is not read",
+			cookies: []*http.Cookie{{Name: "__Host-" + DefaultCookieName, Value: cookieTok}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,8 +153,8 @@ func TestMiddlewareToken(t *testing.T) {
 			if req == nil {
 				t.Fatal("no request state in the handler's context")
 			}
-			if req.token != tt.wantToken || req.cookie != tt.wantCookie {
-				t.Errorf("token, cookie = %q, %v; want %q, %v", req.token, req.cookie, tt.wantToken, tt.wantCookie)
+			if req.token != tt.wantToken || req.cookie != tt.wantCookie || req.oldCookie != tt.wantOld {
+				t.Errorf("token, cookie, oldCookie = %q, %v, %v; want %q, %v, %v", req.token, req.cookie, req.oldCookie, tt.wantToken, tt.wantCookie, tt.wantOld)
 			}
 			wantName := tt.cfg.CookieName
 			if wantName == "" {
@@ -193,10 +221,11 @@ func TestSessionFromMalformedToken(t *testing.T) {
 			if tt.authz != "" {
 				r.Header.Set("Authorization", tt.authz)
 			}
+			cfg := HTTPConfig{CookieSecure: true}
 			if tt.cookie != "" {
-				r.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: tt.cookie})
+				r.AddCookie(&http.Cookie{Name: cfg.SessionCookieName(), Value: tt.cookie})
 			}
-			w := serve(t, &Service{}, HTTPConfig{CookieSecure: true}, r, func(ctx context.Context) {
+			w := serve(t, &Service{}, cfg, r, func(ctx context.Context) {
 				for range 3 { // repeated calls: one look-up, one Set-Cookie
 					sess, err := SessionFrom(ctx)
 					if sess != nil || err != nil {
@@ -214,7 +243,7 @@ func TestSessionFromMalformedToken(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("Set-Cookie = %q, want exactly one", w.Header().Values("Set-Cookie"))
 			}
-			checkCleared(t, got[0], DefaultCookieName, true)
+			checkCleared(t, got[0], cfg.SessionCookieName(), true)
 		})
 	}
 }

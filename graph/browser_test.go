@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -131,5 +132,89 @@ func TestSecurityHeaders(t *testing.T) {
 	out := c.do(t, `mutation { deleteSession }`, nil)
 	if got := out.header.Get("Clear-Site-Data"); got != `"cookies"` {
 		t.Errorf("logout Clear-Site-Data: %q", got)
+	}
+}
+
+// A page on a sibling subdomain (or a man in the middle on plain http) can
+// set a cookie for the API's host: without a prefix, it could plant its own
+// session in a victim's browser (then the victim's data goes to the
+// attacker's account) or overwrite the victim's. Browsers refuse that for a
+// __Host- cookie, which must be Secure with Path=/ and no Domain; the
+// unprefixed name of older versions is still read, as a transition, and
+// moved to the new name once it proves live.
+func TestAttackPlantedCookie(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // COOKIE_SECURE on, as by default
+	const oldName = auth.DefaultCookieName
+	send := func(query string, cookies map[string]string) *response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/query", strings.NewReader(`{"query":"`+query+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		for name, value := range cookies {
+			req.AddCookie(&http.Cookie{Name: name, Value: value})
+		}
+		return e.client().send(t, req)
+	}
+	me := func(r *response) string {
+		t.Helper()
+		var out struct{ Me *struct{ Username string } }
+		if err := json.Unmarshal(r.Data, &out); err != nil || len(r.Errors) > 0 {
+			t.Fatalf("me: %s %+v", r.Data, r.Errors)
+		}
+		if out.Me == nil {
+			return ""
+		}
+		return out.Me.Username
+	}
+
+	r := send(`mutation { register(username: \"victim\", password: \"`+pw+`\") { token } }`, nil)
+	c := sessionCookie(t, r.header)
+	if c == nil || c.Name != "__Host-gatehouse_session" || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("session cookie %+v, want __Host-gatehouse_session, Secure, Path=/, no Domain", c)
+	}
+	victim := c.Value
+	planted := e.client().register(t, "attacker", pw).Token
+
+	// What a browser can hold once a sibling planted its cookie: both
+	// names. The __Host- cookie, which no sibling can set, decides.
+	if got := me(send(`{ me { username } }`, map[string]string{cookieName: victim, oldName: planted})); got != "victim" {
+		t.Errorf("with a planted unprefixed cookie beside the victim's: me = %q, want victim", got)
+	}
+
+	// An upgrade signs nobody out: the unprefixed cookie an older version
+	// set is honoured, and answered with the same token under the new name
+	// and the old cookie expired.
+	r = send(`{ me { username } }`, map[string]string{oldName: victim})
+	if got := me(r); got != "victim" {
+		t.Errorf("with the old cookie alone: me = %q, want victim", got)
+	}
+	moved, old := sessionCookie(t, r.header), namedCookie(t, r.header, oldName)
+	if moved == nil || moved.Value != victim || !moved.Secure || moved.Path != "/" || moved.MaxAge <= 0 {
+		t.Errorf("the old cookie was not moved to %s: %+v", cookieName, moved)
+	}
+	if old == nil || old.Value != "" || old.MaxAge >= 0 {
+		t.Errorf("the old cookie was not expired: %+v", old)
+	}
+	if got := me(send(`{ me { username } }`, map[string]string{cookieName: moved.Value})); got != "victim" {
+		t.Errorf("with the moved cookie: me = %q, want victim", got)
+	}
+
+	// Logout expires both names.
+	r = send(`mutation { deleteSession }`, map[string]string{cookieName: victim, oldName: victim})
+	for _, name := range []string{cookieName, oldName} {
+		if c := namedCookie(t, r.header, name); c == nil || c.Value != "" || c.MaxAge >= 0 {
+			t.Errorf("logout did not expire %s: %+v", name, c)
+		}
+	}
+
+	// Over plain http browsers refuse a __Host- cookie: without Secure the
+	// name has no prefix.
+	plain := newEnv(t, func(_ *auth.Config, o *graph.Options) { o.HTTP.CookieSecure = false })
+	r = plain.client().do(t, registerQuery, map[string]any{"u": "plain", "p": pw})
+	if c := namedCookie(t, r.header, oldName); c == nil || c.Secure {
+		t.Errorf("COOKIE_SECURE=false: cookie %+v, want %s without Secure", c, oldName)
+	}
+	if c := sessionCookie(t, r.header); c != nil {
+		t.Errorf("COOKIE_SECURE=false set %s", c.Name)
 	}
 }

@@ -173,7 +173,7 @@ func TestRefusedRequestBodies(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, e.url+"/query", strings.NewReader(`{"query":"{ me { id } }"}`))
 			req.Header.Set("Content-Type", tc.ct)
 			if tc.cookie {
-				req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: auth.NewToken().String()})
+				req.AddCookie(&http.Cookie{Name: cookieName, Value: auth.NewToken().String()})
 			}
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -15,15 +15,27 @@ import (
 	"gatehouse/graph"
 )
 
+// cookieName is the session cookie's name on the tests' servers, whose
+// cookie is Secure (the default).
+var cookieName = auth.HTTPConfig{CookieSecure: true}.SessionCookieName()
+
+// sessionCookie returns the Set-Cookie of the session cookie in h, or nil.
 func sessionCookie(t *testing.T, h http.Header) *http.Cookie {
+	return namedCookie(t, h, cookieName)
+}
+
+// namedCookie returns the last Set-Cookie of the named cookie in h (the
+// one a browser keeps), or nil.
+func namedCookie(t *testing.T, h http.Header, name string) *http.Cookie {
 	t.Helper()
+	var last *http.Cookie
 	for _, line := range h.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(line)
-		if err == nil && c.Name == auth.DefaultCookieName {
-			return c
+		if err == nil && c.Name == name {
+			last = c
 		}
 	}
-	return nil
+	return last
 }
 
 // Browsers authenticate with the HttpOnly cookie login sets; logout
@@ -37,8 +49,8 @@ func TestCookieSession(t *testing.T) {
 	if c == nil {
 		t.Fatal("register set no session cookie")
 	}
-	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
-		t.Errorf("cookie attributes: %+v; want HttpOnly, Secure, SameSite=Lax, Path=/", c)
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+		t.Errorf("cookie attributes: %+v; want HttpOnly, Secure, SameSite=Lax, Path=/, no Domain", c)
 	}
 	if want := int((24 * time.Hour).Seconds()); c.MaxAge != want {
 		t.Errorf("cookie Max-Age: got %d, want %d (SESSION_MAX_AGE)", c.MaxAge, want)
@@ -96,7 +108,7 @@ func TestBearerTokens(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, e.url+"/query", strings.NewReader(`{"query":"{ me { username } }"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+b.token)
-	req.AddCookie(&http.Cookie{Name: auth.DefaultCookieName, Value: a.token})
+	req.AddCookie(&http.Cookie{Name: cookieName, Value: a.token})
 	if r := both.send(t, req); !strings.Contains(string(r.Data), "ben") {
 		t.Errorf("bearer did not win over the cookie: %s", r.Data)
 	}
