@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -63,7 +64,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		if gerr.Err == nil && len(gerr.Path) == 0 {
 			// gqlgen's own word on a request it could not take (a body
-			// that is not JSON, no operation): meant for the client.
+			// that is not JSON, no operation): meant for the client. It
+			// quotes a body that is not JSON whole, password and all;
+			// the client has it already.
+			if strings.HasPrefix(gerr.Message, "json request body could not be decoded") {
+				gerr.Message, _, _ = strings.Cut(gerr.Message, " body:")
+			}
 			gerr.Extensions = map[string]any{"code": model.CodeBadRequest}
 			return gerr
 		}

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -233,6 +235,126 @@ func TestPresentError(t *testing.T) {
 			got := present(context.Background(), tc.err)
 			if got.Extensions["code"] != tc.code || got.Message != tc.msg || got.Extensions["retryAfter"] != tc.retryAfter {
 				t.Errorf("got message %q, extensions %v; want %q, code %s, retryAfter %v", got.Message, got.Extensions, tc.msg, tc.code, tc.retryAfter)
+			}
+		})
+	}
+}
+
+// Every error the server writes carries extensions.code, in a GraphQL
+// error body, with the HTTP status of the table in docs/operations.md
+// ("Status codes"): each row of that table is a row here.
+func TestEveryRefusalHasACode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	down := newEnv(t, func(_ *auth.Config, o *graph.Options) {
+		o.Ready = func(context.Context) error { return errors.New("storage: ping: connection refused") }
+	})
+	gql := func(q string) string { b, _ := json.Marshal(map[string]string{"query": q}); return string(b) }
+	get := func(params string) string { return "/query?" + params }
+	q := url.QueryEscape
+	big := `{"query":"{ me { id } }","variables":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`
+	nested := "{ me { id } }"
+	for range 15 {
+		nested = "{ __schema { types { fields { type " + strings.Repeat("{ ofType ", 14) + "{ name }" + strings.Repeat(" }", 14) + " } } } }"
+	}
+	const (
+		ctJSON     = "application/json"
+		ctGQL      = "application/graphql-response+json"
+		badRequest = "BAD_REQUEST"
+		validation = "GRAPHQL_VALIDATION_FAILED"
+	)
+	for _, tc := range []struct {
+		name, method, path, ct, body string
+		header                       map[string]string // "Cookie" adds a session cookie
+		env                          *env
+		status                       int
+		code, allow                  string
+	}{
+		// Refused before GraphQL runs.
+		{name: "body not JSON", method: "POST", path: "/query", ct: ctJSON, body: `{"query": "mutation { login(username: \"u\", password: \"` + pw + `\") { token } }"`, status: 400, code: badRequest},
+		{name: "body not an object", method: "POST", path: "/query", ct: ctJSON, body: `[1]`, status: 400, code: badRequest},
+		{name: "POST text/plain", method: "POST", path: "/query", ct: "text/plain", body: gql("{ me { id } }"), status: 415, code: badRequest},
+		{name: "POST without Content-Type", method: "POST", path: "/query", body: gql("{ me { id } }"), status: 415, code: badRequest},
+		{name: "POST form", method: "POST", path: "/query", ct: "application/x-www-form-urlencoded", body: "query=x", status: 415, code: badRequest},
+		{name: "body over 64 KiB", method: "POST", path: "/query", ct: ctJSON, body: big, status: 413, code: badRequest},
+		{name: "PUT", method: "PUT", path: "/query", ct: ctJSON, body: gql("{ me { id } }"), status: 405, code: badRequest, allow: "GET, POST"},
+		{name: "DELETE", method: "DELETE", path: "/query", status: 405, code: badRequest, allow: "GET, POST"},
+		{name: "GET mutation", method: "GET", path: get("query=" + q("mutation { deleteSession }")), status: 405, code: badRequest, allow: "POST"},
+		{name: "GET mutation among queries", method: "GET", path: get("operationName=M&query=" + q("query Q { me { id } } mutation M { deleteSession }")), status: 405, code: badRequest, allow: "POST"},
+		{name: "GET query string not decodable", method: "GET", path: get("query=%zz"), status: 400, code: badRequest},
+		{name: "GET variables not JSON", method: "GET", path: get("query=" + q("{ me { id } }") + "&variables=x"), status: 400, code: badRequest},
+		{name: "GET extensions not JSON", method: "GET", path: get("query=" + q("{ me { id } }") + "&extensions=%7B"), status: 400, code: badRequest},
+		{name: "cookie GET without preflight header (CSRF)", method: "GET", path: get("query=" + q("{ me { id } }")), header: map[string]string{"Cookie": ""}, status: 400, code: badRequest},
+		{name: "cookie POST text/plain (CSRF)", method: "POST", path: "/query", ct: "text/plain", body: gql("{ me { id } }"), header: map[string]string{"Cookie": ""}, status: 400, code: badRequest},
+		{name: "unknown path", method: "GET", path: "/graphql", status: 404, code: badRequest},
+		{name: "/metrics on the API's port", method: "GET", path: "/metrics", status: 404, code: badRequest},
+		{name: "POST /healthz", method: "POST", path: "/healthz", status: 405, code: badRequest, allow: "GET, HEAD"},
+		{name: "POST /", method: "POST", path: "/", ct: ctJSON, body: gql("{ me { id } }"), status: 405, code: badRequest, allow: "GET, HEAD"},
+		{name: "readyz, database down", method: "GET", path: "/readyz", env: down, status: 503, code: "INTERNAL_SERVER_ERROR"},
+		// Not GraphQL for this schema.
+		{name: "no query", method: "POST", path: "/query", ct: ctJSON, body: `{}`, status: 422, code: validation},
+		{name: "GET without query", method: "GET", path: "/query", status: 422, code: validation},
+		{name: "parse error", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { "), status: 422, code: "GRAPHQL_PARSE_FAILED"},
+		{name: "validation error", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { password } }"), status: 422, code: validation},
+		{name: "validation error, graphql-response+json", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { password } }"), header: map[string]string{"Accept": ctGQL}, status: 400, code: validation},
+		{name: "GET validation error, graphql-response+json", method: "GET", path: get("query=" + q("{ nope }")), header: map[string]string{"Accept": ctGQL}, status: 400, code: validation},
+		{name: "unknown operationName", method: "POST", path: "/query", ct: ctJSON, body: `{"query":"query A { me { id } }","operationName":"B"}`, status: 422, code: validation},
+		// Valid GraphQL, refused while it runs: 200, the code says why.
+		{name: "too deep", method: "POST", path: "/query", ct: ctJSON, body: gql(nested), status: 200, code: "DEPTH_LIMIT_EXCEEDED"},
+		{name: "needs a session", method: "POST", path: "/query", ct: ctJSON, body: gql("{ sessions { id } }"), status: 200, code: "UNAUTHENTICATED"},
+		{name: "unknown persisted query", method: "GET", path: get(`extensions=` + q(`{"persistedQuery":{"version":1,"sha256Hash":"`+strings.Repeat("0", 64)+`"}}`)), status: 200, code: "PERSISTED_QUERY_NOT_FOUND"},
+		// Served: an Upgrade header is no reason to refuse.
+		{name: "GET with Upgrade: websocket", method: "GET", path: get("query=" + q("{ me { id } }")), header: map[string]string{"Upgrade": "websocket"}, status: 200},
+		{name: "POST with Upgrade: h2c", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { id } }"), header: map[string]string{"Upgrade": "h2c"}, status: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := cmp.Or(tc.env, e)
+			req, _ := http.NewRequest(tc.method, srv.url+tc.path, strings.NewReader(tc.body))
+			if tc.ct != "" {
+				req.Header.Set("Content-Type", tc.ct)
+			}
+			for k, v := range tc.header {
+				if k == "Cookie" {
+					req.AddCookie(&http.Cookie{Name: cookieName, Value: auth.NewToken().String()})
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d, want %d (body %s)", res.StatusCode, tc.status, body)
+			}
+			if got := res.Header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow %q, want %q", got, tc.allow)
+			}
+			if ct := res.Header.Get("Content-Type"); ct != ctJSON && ct != ctGQL {
+				t.Errorf("Content-Type %q, want JSON (body %s)", ct, body)
+			}
+			var r response
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatalf("body not JSON: %q", body)
+			}
+			if tc.code == "" {
+				if len(r.Errors) > 0 {
+					t.Errorf("errors %+v, want none", r.Errors)
+				}
+				return
+			}
+			if len(r.Errors) == 0 {
+				t.Fatalf("no errors in %s", body)
+			}
+			for _, e := range r.Errors {
+				if e.Extensions["code"] != tc.code {
+					t.Errorf("error %q: code %v, want %s", e.Message, e.Extensions["code"], tc.code)
+				}
+			}
+			if strings.Contains(string(body), pw) || strings.Contains(string(body), "storage:") {
+				t.Errorf("the answer repeats the request's password or the error's detail: %s", body)
 			}
 		})
 	}

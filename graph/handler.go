@@ -73,8 +73,8 @@ func NewHandler(cfg Options) http.Handler {
 	}
 	srv := handler.New(NewExecutableSchema(gcfg))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(getTransport{})
+	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCache))
 	srv.SetParserTokenLimit(cfg.Limits.Tokens)
 	if cfg.NoIntrospection {
@@ -114,12 +114,12 @@ func NewHandler(cfg Options) http.Handler {
 		defer cancel()
 		if err := cfg.Ready(ctx); err != nil {
 			cfg.Logger.WarnContext(ctx, "not ready", "err", err)
-			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			refuse(w, http.StatusServiceUnavailable, errors.New("database unavailable")) // INTERNAL_SERVER_ERROR
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	return mux
+	return routed(mux)
 }
 
 // apiHeaders keeps API answers (tokens, session data) out of every cache
@@ -173,7 +173,7 @@ func limitBody(next http.Handler) http.Handler {
 			tooLarge(w)
 			return
 		} else if err != nil {
-			http.Error(w, "cannot read request body", http.StatusBadRequest)
+			refuse(w, http.StatusBadRequest, badRequest("cannot read request body"))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -143,9 +143,19 @@ func TestGETQueriesOnly(t *testing.T) {
 	if r := get("{ me { username } }"); !strings.Contains(string(r.Data), "gus") {
 		t.Errorf("GET query: %s %+v", r.Data, r.Errors)
 	}
+	// A mutation over GET (a link in a mail, an <img>) is refused before it
+	// runs: 405 with Allow: POST, as GraphQL over HTTP says, and a code.
+	other := e.client()
+	other.login(t, "gus", pw)
 	r := get("mutation { deleteOtherSessions }")
-	if len(r.Errors) == 0 || r.status == http.StatusOK && r.Data != nil && string(r.Data) != "null" {
-		t.Errorf("GET mutation ran: status %d data %s", r.status, r.Data)
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" || r.code(t) != "BAD_REQUEST" {
+		t.Errorf("GET mutation: status %d, Allow %q, errors %+v; want 405, POST, BAD_REQUEST", r.status, r.header.Get("Allow"), r.Errors)
+	}
+	if r.Data != nil && string(r.Data) != "null" {
+		t.Errorf("GET mutation answered data %s", r.Data)
+	}
+	if other.me(t) != "gus" {
+		t.Error("the GET mutation ran: the other session is gone")
 	}
 }
 
