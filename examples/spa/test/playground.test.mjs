@@ -33,7 +33,10 @@ function localFile(url) {
 let gatehouse, browser, html;
 
 before(async () => {
-  gatehouse = await startGatehouse();
+  // The playground as `go run .` serves it: the cookie is Secure, so it is
+  // __Host-gatehouse_session, which Chromium takes from http://127.0.0.1
+  // (a potentially trustworthy origin, like localhost).
+  gatehouse = await startGatehouse({ COOKIE_SECURE: 'true' });
   await graphql(gatehouse.api, 'mutation($u: String!, $p: String!) { register(username: $u, password: $p) { session { id } } }',
     { u: 'carol', p: password });
   browser = await launchChromium();
@@ -116,6 +119,8 @@ test('the playground loads, logs in and answers me', async (t) => {
     assert.equal(answer.data.login.session.current, true, JSON.stringify(answer));
     const cookies = await context.cookies(gatehouse.url);
     assert.equal(cookies.length, 1, 'the login set the session cookie');
+    assert.equal(cookies[0].name, '__Host-gatehouse_session');
+    assert.equal(cookies[0].secure, true);
   });
 
   await t.test('me, authenticated by the cookie', async () => {
