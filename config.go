@@ -35,6 +35,7 @@ type config struct {
 	corsOrigins    listValue
 	introspection  bool
 	throttle       auth.ThrottleConfig
+	maxSessions    int
 	bcryptSlots    int
 	bcryptWait     time.Duration
 	metricsAddr    string
@@ -70,9 +71,11 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		{"INTROSPECTION", "introspection", "true", "whether schema introspection is on", (*boolValue)(&c.introspection)},
 		{"THROTTLE_USER_LIMIT", "throttle-user-limit", "5", "failed logins for one username within the window before it is locked", (*intValue)(&c.throttle.UserLimit)},
 		{"THROTTLE_IP_LIMIT", "throttle-ip-limit", "50", "failed logins from one client address (IPv6: /64) within the window before it is locked", (*intValue)(&c.throttle.IPLimit)},
+		{"THROTTLE_REGISTER_LIMIT", "throttle-register-limit", "10", "registrations from one client address (IPv6: /64) within the window before it is locked", (*intValue)(&c.throttle.RegisterLimit)},
 		{"THROTTLE_WINDOW", "throttle-window", "15m", "how long failed logins are remembered after the last one", (*durationValue)(&c.throttle.Window)},
 		{"THROTTLE_BASE_DELAY", "throttle-base-delay", "30s", "first lock's length; each further lock doubles it", (*durationValue)(&c.throttle.BaseDelay)},
 		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock", (*durationValue)(&c.throttle.MaxDelay)},
+		{"MAX_SESSIONS_PER_USER", "max-sessions-per-user", "100", "sessions one user may have; a login beyond it ends the user's oldest", (*intValue)(&c.maxSessions)},
 		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", (*intValue)(&c.bcryptSlots)},
 		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port)", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
@@ -94,8 +97,11 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 	if c.sessionMaxAge < c.sessionTTL {
 		return nil, nil, errors.New("SESSION_MAX_AGE must not be shorter than SESSION_TTL")
 	}
-	if c.throttle.UserLimit < 1 || c.throttle.IPLimit < 1 {
-		return nil, nil, errors.New("THROTTLE_USER_LIMIT and THROTTLE_IP_LIMIT must be at least 1")
+	if c.throttle.UserLimit < 1 || c.throttle.IPLimit < 1 || c.throttle.RegisterLimit < 1 {
+		return nil, nil, errors.New("THROTTLE_USER_LIMIT, THROTTLE_IP_LIMIT and THROTTLE_REGISTER_LIMIT must be at least 1")
+	}
+	if c.maxSessions < 1 {
+		return nil, nil, errors.New("MAX_SESSIONS_PER_USER must be at least 1")
 	}
 	if c.bcryptSlots < 0 {
 		return nil, nil, errors.New("BCRYPT_SLOTS must not be negative")

@@ -270,7 +270,7 @@ func openDataDir(t *testing.T, dir string) (*storage.Store, func()) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := storage.Open(ctx, e.URI(), "gatehouse", storage.Options{})
+	st, err := storage.Open(ctx, e.URI(), "gatehouse", storage.Options{Dialer: e.Dialer()})
 	if err != nil {
 		e.Close()
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func seedExpiredSession(t *testing.T, dir, user string) string {
 		t.Fatal(err)
 	}
 	tok, then := auth.NewToken(), time.Now().UTC().Add(-2*time.Hour).Truncate(time.Millisecond)
-	err = st.CreateSession(ctx, &storage.Session{
+	_, err = st.CreateSession(ctx, &storage.Session{
 		ID: tok.SessionID, SecretHash: tok.Digest(),
 		UserID: u.ID, UserKey: u.Key, UserName: u.Name, UserCreatedAt: u.CreatedAt,
 		CreatedAt: then, LastSeenAt: then, ExpiresAt: then.Add(time.Hour),

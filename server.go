@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		AllowSignup: cfg.allowSignup,
 		Logger:      log,
 		Throttle:    cfg.throttle,
+		MaxSessions: cfg.maxSessions,
 		BcryptSlots: cfg.bcryptSlots,
 		BcryptWait:  cfg.bcryptWait,
 		Meter:       meter(m),
@@ -122,6 +123,7 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 	}
 	opts := storage.Options{Timeout: cfg.dbTimeout}
 	if db.engine != nil {
+		opts.Dialer = db.engine.Dialer()
 		// Each connection to the embedded engine holds SQLite connections
 		// with page caches of their own, outside the Go heap; 8 keep both
 		// cores busy, and memory flat however many requests wait.

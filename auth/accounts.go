@@ -8,12 +8,28 @@ import (
 	"gatehouse/storage"
 )
 
-// Register creates a user and opens its first session.
+// Register creates a user and opens its first session. Registrations are
+// throttled per client network, like password guesses: each one costs a
+// bcrypt hash, and its answer says whether a name is taken.
 func (s *Service) Register(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
 	if !s.cfg.AllowSignup {
 		return nil, Token{}, ErrSignupDisabled
 	}
-	u, err := s.createUser(ctx, username, password)
+	name, key, err := newUsername(username)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	if err := validatePassword("password", password); err != nil {
+		return nil, Token{}, err
+	}
+	r, err := s.reserveRegistration(ctx, c)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	u, err := s.createUser(ctx, name, key, password)
+	if serr := r.spent(ctx); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return nil, Token{}, err
 	}
@@ -51,57 +67,104 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	if err := validatePassword("password", password); err != nil {
 		return nil, Token{}, err
 	}
-	th, err := s.checkThrottle(ctx, key, c)
-	if err != nil {
-		return nil, Token{}, err
-	}
-	u, err := s.store.UserByKey(ctx, key)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, Token{}, err
-	}
-	// An unknown user costs one comparison against a dummy hash, exactly
-	// like a known one: timing must not tell which usernames exist.
-	hash := s.dummyHash
-	if u != nil {
-		hash = u.PasswordHash
-	}
-	ok, err := s.hasher.compare(ctx, hash, password)
-	if err != nil {
-		return nil, Token{}, err
-	}
-	if !ok || u == nil {
-		if err := s.recordFailures(ctx, th); err != nil {
-			return nil, Token{}, err
-		}
+	u, err := s.checkPassword(ctx, key, password, c)
+	if errors.Is(err, errWrongPassword) {
 		return nil, Token{}, ErrInvalidCredentials
-	}
-	s.succeeded(ctx, th)
-	if hashCost(u.PasswordHash) != s.cfg.BcryptCost {
-		s.rehash(ctx, u, password)
+	} else if err != nil {
+		return nil, Token{}, err
 	}
 	return s.openSession(ctx, u, data, c)
 }
 
-// rehash upgrades (or downgrades) a password hash to the configured cost.
-// A failure is logged, not returned: the login itself was good.
+// errWrongPassword is checkPassword's answer for a wrong password or an
+// unknown name; callers say it their own way.
+var errWrongPassword = errors.New("wrong password")
+
+// checkPassword returns user key if password is theirs, after reserving
+// the check under the throttle; errWrongPassword if it is not or there is
+// no such user. An unknown user costs one comparison against a dummy hash,
+// exactly like a known one, and every wrong password takes as long as a
+// comparison at the slowest cost this process has seen, so that timing
+// tells nothing about which names exist, whatever BCRYPT_COST was when
+// their hashes were made. A right password at another cost than the
+// configured one is rehashed.
+func (s *Service) checkPassword(ctx context.Context, key, password string, c Client) (*storage.User, error) {
+	r, err := s.reservePasswordCheck(ctx, key, c)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserByKey(ctx, key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		r.release(ctx, false)
+		return nil, err
+	}
+	hash := s.dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, took, err := s.hasher.compare(ctx, hash, password)
+	if err != nil {
+		r.release(ctx, false)
+		return nil, err
+	}
+	if !ok || u == nil {
+		s.hasher.padFailure(ctx, took)
+		if err := r.failed(ctx); err != nil {
+			return nil, err
+		}
+		return nil, errWrongPassword
+	}
+	r.succeeded(ctx)
+	if hashCost(u.PasswordHash) != s.cfg.BcryptCost {
+		s.rehash(ctx, u, password)
+	}
+	return u, nil
+}
+
+// rehash upgrades (or downgrades) a password hash to the configured cost,
+// unless the password changed meanwhile. A failure is logged, not
+// returned: the login itself was good.
 func (s *Service) rehash(ctx context.Context, u *storage.User, password string) {
 	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err == nil {
-		err = s.store.SetPasswordHash(ctx, u.Key, hash)
+		_, err = s.store.ReplaceHash(ctx, u.Key, u.PasswordHash, hash)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "rehash password failed", "user", u.ID, "err", err)
 	}
 }
 
+// openSession opens a session for u, whose password (as of u) was just
+// checked. A password change that lands while the check ran ends every
+// session it can see; this one it may not see yet, so after storing it,
+// openSession reads u again and takes it back if the credential changed.
+// Beyond the per-user cap, the user's oldest sessions end.
 func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client) (*storage.Session, Token, error) {
 	now := s.now()
 	tok := NewToken()
 	sess := NewSession(u, tok, data, c, now, s.slide(now, now))
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	ids, err := s.store.CreateSession(ctx, sess)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	cur, err := s.store.UserByKey(ctx, u.Key)
+	if err != nil || cur.CredentialID != u.CredentialID {
+		if _, derr := s.store.DeleteSession(context.WithoutCancel(ctx), sess.ID, u.ID); derr != nil {
+			return nil, Token{}, derr
+		}
+		if err == nil || errors.Is(err, storage.ErrNotFound) {
+			err = ErrInvalidCredentials
+		}
 		return nil, Token{}, err
 	}
 	s.meter().SessionCreated()
+	if over := len(ids) - s.cfg.MaxSessions; over > 0 {
+		n, err := s.store.DeleteSessions(ctx, u.ID, ids[:over])
+		s.meter().SessionsEnded(int(n), "capped")
+		if err != nil {
+			s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
+		}
+	}
 	return sess, tok, nil
 }
 
@@ -115,43 +178,21 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if len(current) > maxPasswordBytes { // bcrypt would ignore the excess
 		return nil, Token{}, ErrWrongPassword
 	}
-	th, err := s.checkThrottle(ctx, caller.UserKey, ClientFrom(ctx))
-	if err != nil {
-		return nil, Token{}, err
-	}
-	u, err := s.store.UserByKey(ctx, caller.UserKey)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Token{}, ErrUnauthenticated
+	u, err := s.checkPassword(ctx, caller.UserKey, current, ClientFrom(ctx))
+	if errors.Is(err, errWrongPassword) {
+		return nil, Token{}, ErrWrongPassword
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	ok, err := s.hasher.compare(ctx, u.PasswordHash, current)
-	if err != nil {
-		return nil, Token{}, err
-	}
-	if !ok {
-		if err := s.recordFailures(ctx, th); err != nil {
-			return nil, Token{}, err
-		}
-		return nil, Token{}, ErrWrongPassword
-	}
-	hash, err := s.hasher.hash(ctx, next, s.cfg.BcryptCost)
-	if err != nil {
-		return nil, Token{}, err
-	}
-	if err := s.store.SetPasswordHash(ctx, u.Key, hash); err != nil {
+	if err := s.setPassword(ctx, u, next, caller.ID); err != nil {
 		return nil, Token{}, err
 	}
 	tok := newSecret(caller.ID)
-	if err := s.store.RotateSecret(ctx, caller.ID, tok.Digest()); errors.Is(err, storage.ErrNotFound) {
-		return nil, Token{}, ErrUnauthenticated
+	if err := s.store.RotateSecret(context.WithoutCancel(ctx), caller.ID, tok.Digest()); errors.Is(err, storage.ErrNotFound) {
+		return nil, Token{}, ErrUnauthenticated // signed out meanwhile
 	} else if err != nil {
-		return nil, Token{}, err
-	}
-	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, caller.ID)
-	s.meter().SessionsEnded(int(n), "password")
-	if err != nil {
-		return nil, Token{}, err
+		s.log.ErrorContext(ctx, "rotate secret after a password change failed", "user", u.ID, "err", err)
+		return nil, Token{}, errPasswordChangedPartly
 	}
 	sess := *caller
 	sess.SecretHash = tok.Digest()
@@ -172,37 +213,55 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 	if err != nil {
 		return err
 	}
+	return s.setPassword(ctx, u, password, "")
+}
+
+// setPassword gives u a new password and credential, then ends every
+// session of u but keep. Once the password is stored, the rest runs to the
+// end even if the client goes away: a half-done change must not leave a
+// thief's session alive.
+func (s *Service) setPassword(ctx context.Context, u *storage.User, password, keep string) error {
 	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetPasswordHash(ctx, key, hash); err != nil {
+	if err := s.store.SetPassword(ctx, u.Key, hash, NewID()); err != nil {
 		return err
 	}
-	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
+	ctx = context.WithoutCancel(ctx)
+	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, keep)
 	s.meter().SessionsEnded(int(n), "password")
-	return err
+	if err != nil {
+		s.log.ErrorContext(ctx, "end sessions after a password change failed", "user", u.ID, "err", err)
+		return errPasswordChangedPartly
+	}
+	return nil
 }
+
+// errPasswordChangedPartly tells a client that its password did change,
+// although a later step failed.
+var errPasswordChangedPartly = &Error{Code: EIncomplete, Message: "the password was changed, but ending the other " +
+	"sessions or renewing this token failed: call deleteOtherSessions to end the others"}
 
 // CreateUser creates a user from the shell, whatever AllowSignup says.
 func (s *Service) CreateUser(ctx context.Context, username, password string) error {
-	_, err := s.createUser(ctx, username, password)
+	name, key, err := newUsername(username)
+	if err != nil {
+		return err
+	}
+	if err := validatePassword("password", password); err != nil {
+		return err
+	}
+	_, err = s.createUser(ctx, name, key, password)
 	return err
 }
 
-func (s *Service) createUser(ctx context.Context, username, password string) (*storage.User, error) {
-	name, key, err := newUsername(username)
-	if err != nil {
-		return nil, err
-	}
-	if err := validatePassword("password", password); err != nil {
-		return nil, err
-	}
+func (s *Service) createUser(ctx context.Context, name, key, password string) (*storage.User, error) {
 	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
-	u := &storage.User{Key: key, ID: NewID(), Name: name, PasswordHash: hash, CreatedAt: s.now()}
+	u := &storage.User{Key: key, ID: NewID(), Name: name, PasswordHash: hash, CredentialID: NewID(), CreatedAt: s.now()}
 	if err := s.store.CreateUser(ctx, u, lookalikeKeys(name, key)...); errors.Is(err, storage.ErrDuplicate) {
 		return nil, &InputError{Field: "username", Reason: "taken"}
 	} else if err != nil {

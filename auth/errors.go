@@ -21,6 +21,9 @@ const (
 	// EBadRequest: the HTTP request itself is refused, before any
 	// operation runs.
 	EBadRequest = "bad_request"
+	// EIncomplete: a change was made but a later step of the same
+	// request failed; the message says which, so the client knows.
+	EIncomplete = "incomplete"
 	// EInternal: anything unexpected. Its detail is for the server log,
 	// never for a client.
 	EInternal = "internal"

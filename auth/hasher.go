@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,7 @@ type hasher struct {
 	slots  chan struct{}
 	wait   time.Duration
 	waited func(time.Duration) // observes how long each slot took to get
+	timing timing
 
 	// Counters for tests and metrics.
 	compares atomic.Int64 // comparisons done
@@ -59,18 +61,66 @@ func (h *hasher) acquire(ctx context.Context) error {
 
 func (h *hasher) release() { <-h.slots }
 
-// compare reports whether password is the one hash was made from.
-func (h *hasher) compare(ctx context.Context, hash, password string) (bool, error) {
+// compare reports whether password is the one hash was made from, and how
+// long the comparison took once it had a slot.
+func (h *hasher) compare(ctx context.Context, hash, password string) (ok bool, took time.Duration, err error) {
 	if err := h.acquire(ctx); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer h.release()
 	h.compares.Add(1)
-	var ok bool
+	start := time.Now()
 	lowprio.Run(func() {
 		ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 	})
-	return ok, nil
+	took = time.Since(start)
+	h.timing.observe(hashCost(hash), took)
+	return ok, took, nil
+}
+
+// padFailure sleeps after a failed comparison that took took, until it has
+// taken as long as a comparison at the slowest cost seen usually does: a
+// hash made at a lower cost than the others must not answer faster.
+func (h *hasher) padFailure(ctx context.Context, took time.Duration) {
+	wait := h.timing.slowest() - took
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// timing keeps the usual duration of a comparison at each bcrypt cost: a
+// moving average, which follows the machine's load.
+type timing struct {
+	mu      sync.Mutex
+	typical map[int]time.Duration
+}
+
+func (t *timing) observe(cost int, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.typical == nil {
+		t.typical = map[int]time.Duration{}
+	}
+	if prev, ok := t.typical[cost]; ok {
+		d = prev + (d-prev)/8
+	}
+	t.typical[cost] = d
+}
+
+func (t *timing) slowest() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var top time.Duration
+	for _, d := range t.typical {
+		top = max(top, d)
+	}
+	return top
 }
 
 // hash returns a new bcrypt hash of password at cost.

@@ -361,6 +361,6 @@ func TestNormalizeUsernameAcceptsDecomposedKorean(t *testing.T) {
 }
 
 func passwordMatches(hash, password string) bool {
-	ok, err := newHasher(1, time.Second, func(time.Duration) {}).compare(context.Background(), hash, password)
+	ok, _, err := newHasher(1, time.Second, func(time.Duration) {}).compare(context.Background(), hash, password)
 	return ok && err == nil
 }

@@ -31,6 +31,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Throttle bounds password guessing; zero means DefaultThrottle.
 	Throttle ThrottleConfig
+	// MaxSessions caps the sessions of one user: a login beyond it ends
+	// the user's oldest sessions. 0 means 100.
+	MaxSessions int
 	// BcryptSlots is how many bcrypt operations may run at once; 0 means
 	// GOMAXPROCS (which follows a container's CPU quota). More slots than
 	// that gain no speed, and their hashes take Ps from the requests (see
@@ -48,8 +51,8 @@ type Meter interface {
 	// Login: outcome is ok, bad_credentials, throttled or error.
 	Login(outcome string)
 	SessionCreated()
-	// SessionsEnded: reason is logout, revoked, others, password, expired
-	// or swept.
+	// SessionsEnded: reason is logout, revoked, others, password, expired,
+	// capped or swept.
 	SessionsEnded(n int, reason string)
 	// Lookup: result is ok, unknown, bad_secret, expired or malformed.
 	Lookup(result string)
@@ -73,6 +76,7 @@ type Service struct {
 	dummyHash string
 	log       *slog.Logger
 	hasher    *hasher
+	gates     gates // for the throttle
 }
 
 // Client describes the device a request comes from.
@@ -98,6 +102,9 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	}
 	if cfg.Throttle == (ThrottleConfig{}) {
 		cfg.Throttle = DefaultThrottle
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 100
 	}
 	if cfg.BcryptSlots == 0 {
 		cfg.BcryptSlots = runtime.GOMAXPROCS(0)

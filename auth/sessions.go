@@ -41,7 +41,7 @@ func (s *Service) deleteExpired(ctx context.Context, sess *storage.Session) (boo
 	if !s.expired(sess) {
 		return false, nil
 	}
-	deleted, err := s.store.DeleteSession(ctx, sess.ID)
+	deleted, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID)
 	if deleted {
 		s.meter().SessionsEnded(1, "expired")
 	}
@@ -92,7 +92,7 @@ func (s *Service) touch(ctx context.Context, sess *storage.Session) {
 		return
 	}
 	exp := s.slide(sess.CreatedAt, now)
-	due, err := s.store.TouchSessionOncePer(ctx, sess.ID, now, exp, interval)
+	due, err := s.store.TouchSessionOncePer(ctx, sess, now, exp, interval)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		// The session was read and is valid; a failed bookkeeping write
 		// must not fail the request.
@@ -160,7 +160,7 @@ func (s *Service) DeleteSession(ctx context.Context, caller *storage.Session, id
 	if err != nil || sess == nil {
 		return false, err
 	}
-	deleted, err := s.store.DeleteSession(ctx, sess.ID)
+	deleted, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID)
 	if deleted {
 		reason := "revoked"
 		if id == caller.ID {
@@ -190,8 +190,8 @@ func (s *Service) SetData(ctx context.Context, caller *storage.Session, data str
 
 // Sweep deletes every expired session once and returns how many.
 func (s *Service) Sweep(ctx context.Context) (int64, error) {
-	// A sweep scans the sessions on the embedded engine, which takes longer
-	// than a request's deadline once they number in the tens of thousands.
+	// A sweep reads every session that expired since the last one, which
+	// after a long pause may take longer than a request's deadline.
 	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
 	defer cancel()
 	n, err := s.store.DeleteExpiredSessions(ctx, s.now())

@@ -66,19 +66,19 @@ func (c *client) callInto(query string, vars map[string]any, out any) error {
 // some twenty times slower, and a burst of 200 logins on two cores takes
 // longer than five seconds to drain; the tests using it are about what
 // concurrent requests get, not how fast (the soak test measures latency).
-func newPatientEnv(t *testing.T) *env {
+func newPatientEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	uri, _ := dbtest.URI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := storage.Open(ctx, uri, dbtest.Open(t).DatabaseName(), storage.Options{Timeout: time.Minute})
+	st, err := storage.Open(ctx, uri, dbtest.Open(t).DatabaseName(), dbtest.Options(t, storage.Options{Timeout: time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) })
 	// Logins wait their turn for bcrypt as long as it takes: overload
 	// refusal has a test of its own (TestAttackLoginFloodIsBounded).
-	return newEnvOn(t, st, func(c *auth.Config, _ *graph.Options) { c.BcryptWait = time.Minute })
+	return newEnvOn(t, st, append([]envOption{func(c *auth.Config, _ *graph.Options) { c.BcryptWait = time.Minute }}, opts...)...)
 }
 
 // 200 logins of one user at once each open their own session: distinct
@@ -87,7 +87,7 @@ func newPatientEnv(t *testing.T) *env {
 // Not parallel: the burst saturates both cores for seconds, and the other
 // tests' database calls keep their five-second deadline.
 func TestConcurrentLoginsOfOneUser(t *testing.T) {
-	e := newPatientEnv(t)
+	e := newPatientEnv(t, func(c *auth.Config, _ *graph.Options) { c.MaxSessions = 1000 })
 	e.client().register(t, "pat", pw)
 
 	const n = 200
@@ -275,6 +275,7 @@ func TestConcurrentRegisterCreatesOneUser(t *testing.T) {
 	e := newEnv(t, func(c *auth.Config, _ *graph.Options) {
 		c.Throttle = auth.DefaultThrottle
 		c.Throttle.UserLimit = 100 // 19 wrong passwords below are the point, not guesses
+		c.Throttle.RegisterLimit = 100
 	})
 	spellings := []string{"quinn", "QUINN", "Quinn", " quinn ", "ｑｕｉｎｎ"}
 	const n = 20

@@ -24,6 +24,7 @@ var graphQLCodes = map[string]string{
 	auth.EForbidden:       model.CodeForbidden,
 	auth.EThrottled:       model.CodeTooManyRequests,
 	auth.EBadRequest:      model.CodeBadRequest,
+	auth.EIncomplete:      model.CodeInternal,
 	auth.EInternal:        model.CodeInternal,
 }
 

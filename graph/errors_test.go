@@ -118,7 +118,7 @@ func TestDatabaseFailureIsMasked(t *testing.T) {
 	// A server on its own connection to the test's database, so that
 	// closing it breaks this server only.
 	uri, _ := dbtest.URI(t)
-	st, err := storage.Open(context.Background(), uri, dbtest.Open(t).DatabaseName(), storage.Options{})
+	st, err := storage.Open(context.Background(), uri, dbtest.Open(t).DatabaseName(), dbtest.Options(t, storage.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,10 +125,12 @@ func TestTouchIsRateLimited(t *testing.T) {
 func TestSweeperDeletesExpiredSessions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.client().register(t, "sam", pw)
-	e.clock.Advance(30 * time.Minute)
-	e.client().login(t, "sam", pw)
-	e.clock.Advance(31 * time.Minute) // the first is 61 minutes idle
+	e.client().register(t, "sam", pw) // expires at 13:00
+	e.clock.Advance(61 * time.Minute) // 13:01
+	e.client().login(t, "sam", pw)    // a live one, that stays
+	// Expired sessions are swept once the span of time they were filed
+	// under has ended: at most 512 s after the expiry, with a TTL of 1h.
+	e.clock.Advance(10 * time.Minute)
 
 	n, err := e.svc.Sweep(context.Background())
 	if err != nil || n != 1 {

@@ -75,8 +75,8 @@ func TestAttackPasswordGuessingLocksTheUsername(t *testing.T) {
 	// Once the lock ends the owner gets in, and success resets the count.
 	e.clock.Advance(15*time.Minute + time.Second)
 	e.client().login(t, "victim", pw)
-	if _, err := e.store.ThrottleByKey(ctx, "user:victim"); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("throttle after a successful login: %v, want none", err)
+	if th, err := e.store.ThrottleByKey(ctx, "user:victim"); err != nil || th.Failures != 0 || th.Lockouts != 0 || th.Pending != 0 {
+		t.Errorf("throttle after a successful login: %+v, %v; want its failures and lockouts forgotten", th, err)
 	}
 	if n := e.sessionCount(); n != 2 {
 		t.Errorf("sessions: %d, want 2 (register and the one good login)", n)

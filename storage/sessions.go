@@ -2,7 +2,11 @@ package storage
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -70,29 +74,76 @@ func orEmpty(data string) string {
 	return data
 }
 
-// CreateSession inserts sess. Its ID must be new (ErrDuplicate otherwise,
-// which with 128 random bits means a broken random source). Empty Data is
-// stored, and set in sess, as an empty object.
-func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
-	return s.CreateSessions(ctx, []*Session{sess})
+// A user's sessions are listed in a document of their own, keyed by the
+// user's id (collection userSessions, {_id: userId, ids: [oldest, ...]}),
+// so that listing, capping and ending them are _id look-ups, whatever
+// other users hold. Writers keep the list a superset of the user's live
+// sessions: an id is added before its session is inserted and removed
+// after it is deleted. An id without a session (a login that failed
+// between the two) is harmless: readers skip it, and the next deletion of
+// the user's sessions takes it out.
+
+type userSessionsDoc struct {
+	UserID string   `bson:"_id"`
+	IDs    []string `bson:"ids"`
 }
 
-// CreateSessions inserts sessions in one request (the driver's insert
-// command, whatever the count): for imports and benchmarks, where one
-// request each would cost the embedded engine a transaction each.
+// CreateSession stores sess and returns the ids of its user's sessions,
+// oldest first, sess's included. Its ID must be new (ErrDuplicate
+// otherwise, which with 128 random bits means a broken random source).
+// Empty Data is stored, and set in sess, as an empty object.
+func (s *Store) CreateSession(ctx context.Context, sess *Session) ([]string, error) {
+	var list userSessionsDoc
+	err := s.userSessions.FindOneAndUpdate(ctx, byID(sess.UserID),
+		bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: sess.ID}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+	).Decode(&list)
+	if err != nil {
+		return nil, translate("list session", err)
+	}
+	sess.Data = orEmpty(sess.Data)
+	_, err = s.sessions.InsertOne(ctx, sessionDoc(*sess))
+	if mongo.IsDuplicateKeyError(err) {
+		return nil, ErrDuplicate
+	} else if err != nil {
+		return nil, translate("create session", err)
+	}
+	if err := s.fileExpiry(ctx, sess); err != nil {
+		return nil, err
+	}
+	return list.IDs, nil
+}
+
+// CreateSessions stores many sessions in a few requests: for imports and
+// benchmarks, where one request each would cost the embedded engine a
+// transaction each.
 func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 	docs := make([]any, len(sessions))
+	byUser := map[string][]string{}
+	var users []string
 	for i, sess := range sessions {
 		sess.Data = orEmpty(sess.Data)
 		docs[i] = sessionDoc(*sess)
+		if byUser[sess.UserID] == nil {
+			users = append(users, sess.UserID)
+		}
+		byUser[sess.UserID] = append(byUser[sess.UserID], sess.ID)
+	}
+	for _, u := range users {
+		_, err := s.userSessions.UpdateOne(ctx, byID(u),
+			bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: bson.D{{Key: "$each", Value: byUser[u]}}}}}},
+			options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			return translate("list sessions", err)
+		}
 	}
 	_, err := s.sessions.InsertMany(ctx, docs)
 	if mongo.IsDuplicateKeyError(err) {
 		return ErrDuplicate
 	} else if err != nil {
-		return fmt.Errorf("storage: create sessions: %w", err)
+		return translate("create sessions", err)
 	}
-	return nil
+	return s.fileExpiries(ctx, sessions)
 }
 
 // SessionByID returns the session with id, or ErrNotFound. It does not look
@@ -106,14 +157,20 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	return d.session(), nil
 }
 
-// TouchSession records a use of session id: lastSeenAt = seen and
-// expiresAt = expires. It returns ErrNotFound if the session is gone (it is
-// never recreated).
-func (s *Store) TouchSession(ctx context.Context, id string, seen, expires time.Time) error {
-	return s.updateSession(ctx, "touch session", id, bson.D{
+// TouchSession records a use of sess (as last read): lastSeenAt = seen and
+// expiresAt = expires. It returns ErrNotFound if the session is gone (it
+// is never recreated).
+func (s *Store) TouchSession(ctx context.Context, sess *Session, seen, expires time.Time) error {
+	err := s.updateSession(ctx, "touch session", sess.ID, bson.D{
 		{Key: "lastSeenAt", Value: seen},
 		{Key: "expiresAt", Value: expires},
 	})
+	if err != nil || expiryFile(seen, expires) == expiryFile(sess.LastSeenAt, sess.ExpiresAt) {
+		return err
+	}
+	touched := *sess
+	touched.LastSeenAt, touched.ExpiresAt = seen, expires
+	return s.fileExpiry(ctx, &touched)
 }
 
 // RotateSecret replaces the secret hash of session id, so the token that
@@ -125,7 +182,7 @@ func (s *Store) RotateSecret(ctx context.Context, id string, secretHash []byte) 
 func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) error {
 	res, err := s.sessions.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: set}})
 	if err != nil {
-		return fmt.Errorf("storage: %s: %w", what, err)
+		return translate(what, err)
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
@@ -148,66 +205,129 @@ func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, 
 	return d.session(), nil
 }
 
-// DeleteSession deletes session id and reports whether it existed.
-func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
+// DeleteSession deletes session id of user userID and reports whether it
+// existed.
+func (s *Store) DeleteSession(ctx context.Context, id, userID string) (bool, error) {
 	res, err := s.sessions.DeleteOne(ctx, byID(id))
 	if err != nil {
-		return false, fmt.Errorf("storage: delete session: %w", err)
+		return false, translate("delete session", err)
+	}
+	_, err = s.userSessions.UpdateOne(ctx, byID(userID),
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
+	if err != nil {
+		return false, translate("unlist session", err)
 	}
 	return res.DeletedCount == 1, nil
 }
 
-// SessionsOfUser returns up to limit sessions of user userID, newest first,
-// expired ones included (the caller decides what expired means).
+// SessionIDsOfUser returns the ids of user userID's sessions, oldest first.
+// It may include ids whose session is gone.
+func (s *Store) SessionIDsOfUser(ctx context.Context, userID string) ([]string, error) {
+	var list userSessionsDoc
+	err := s.userSessions.FindOne(ctx, byID(userID)).Decode(&list)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate("sessions of user", err)
+	}
+	return list.IDs, nil
+}
+
+// SessionsOfUser returns the newest limit sessions of user userID, newest
+// first, expired ones included (the caller decides what expired means).
 func (s *Store) SessionsOfUser(ctx context.Context, userID string, limit int) ([]*Session, error) {
-	cur, err := s.sessions.Find(ctx, bson.D{{Key: "userId", Value: userID}},
-		options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	ids, err := s.SessionIDsOfUser(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("storage: sessions of user: %w", err)
+		return nil, err
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("storage: sessions of user: %w", err)
+	ids = ids[max(0, len(ids)-limit):]
+	found := make([]*Session, len(ids))
+	err = each(len(ids), func(i int) error {
+		sess, err := s.SessionByID(ctx, ids[i])
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		found[i] = sess
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	out := make([]*Session, len(docs))
-	for i := range docs {
-		out[i] = docs[i].session()
+	out := make([]*Session, 0, len(found))
+	for _, sess := range found {
+		if sess != nil {
+			out = append(out, sess)
+		}
 	}
+	slices.SortFunc(out, func(a, b *Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 
 // DeleteSessionsOfUser deletes every session of user userID except the one
 // with id keep (none when keep is empty) and returns how many it deleted.
 func (s *Store) DeleteSessionsOfUser(ctx context.Context, userID, keep string) (int64, error) {
-	filter := bson.D{{Key: "userId", Value: userID}}
-	if keep != "" {
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$ne", Value: keep}}})
-	}
-	res, err := s.sessions.DeleteMany(ctx, filter)
+	ids, err := s.SessionIDsOfUser(ctx, userID)
 	if err != nil {
-		return 0, fmt.Errorf("storage: delete sessions of user: %w", err)
+		return 0, err
 	}
-	return res.DeletedCount, nil
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id == keep })
+	return s.DeleteSessions(ctx, userID, ids)
 }
 
-// DeleteExpiredSessions deletes every session whose expiresAt is at or
-// before now and returns how many. Several instances may run it at once:
-// each document is deleted once and the others just count fewer.
-func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.sessions.DeleteMany(ctx, bson.D{{Key: "expiresAt", Value: bson.D{{Key: "$lte", Value: now}}}})
-	if err != nil {
-		return 0, fmt.Errorf("storage: delete expired sessions: %w", err)
-	}
-	return res.DeletedCount, nil
+// DeleteSessions deletes the sessions ids of user userID and returns how
+// many existed.
+func (s *Store) DeleteSessions(ctx context.Context, userID string, ids []string) (int64, error) {
+	var deleted atomic.Int64
+	err := each(len(ids), func(i int) error {
+		ok, err := s.DeleteSession(ctx, ids[i], userID)
+		if ok {
+			deleted.Add(1)
+		}
+		return err
+	})
+	return deleted.Load(), err
 }
 
 // CountSessions returns how many sessions are stored.
 func (s *Store) CountSessions(ctx context.Context) (int64, error) {
 	n, err := s.sessions.CountDocuments(ctx, bson.D{})
 	if err != nil {
-		return 0, fmt.Errorf("storage: count sessions: %w", err)
+		return 0, translate("count sessions", err)
 	}
 	return n, nil
+}
+
+// parallel bounds how many requests one call sends at once.
+const parallel = 8
+
+// each calls f(i) for i in [0, n), parallel at a time, and returns the
+// errors joined.
+func each(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, parallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // byID is the filter the embedded engine answers from an index: exactly

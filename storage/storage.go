@@ -5,9 +5,15 @@
 // translated here into ErrNotFound and ErrDuplicate, and bson types never
 // leave the package. It knows nothing of passwords, tokens or GraphQL.
 //
-// Hot paths are primary-key look-ups: users are keyed by their normalised
-// name and sessions by their random public id, the only filters the embedded
-// engine answers from an index.
+// Every look-up is by primary key: users are keyed by their normalised
+// name, sessions by their random public id, a user's list of sessions by
+// the user's id, and expired sessions are filed by the hour (expiry.go).
+// That is the only filter the embedded engine answers from an index, so
+// nothing any request does costs more with other users' data.
+//
+// Every change is one atomic write of one document. MongoDB guarantees it;
+// the embedded engine gets it from the relay in front of it (package
+// wirelock), since its own updates are read-then-overwrite.
 package storage
 
 import (
@@ -30,10 +36,12 @@ var (
 	ErrDuplicate = errors.New("storage: duplicate key")
 )
 
-// Collection names.
+// Collection names (and expiriesPrefix).
 const (
-	usersCollection    = "users"
-	sessionsCollection = "sessions"
+	usersCollection        = "users"
+	sessionsCollection     = "sessions"
+	userSessionsCollection = "userSessions"
+	metaCollection         = "meta"
 )
 
 // Server error codes that are not failures where they are checked.
@@ -52,16 +60,21 @@ type Options struct {
 	// MaxPoolSize caps the connections to the server; 0 means the driver's
 	// default (100).
 	MaxPoolSize uint64
+	// Dialer, if not nil, makes the connections instead of the network
+	// (the embedded engine's in-process relay).
+	Dialer options.ContextDialer
 }
 
 // Store is a handle on gatehouse's database. It is safe for concurrent use.
 type Store struct {
-	client   *mongo.Client
-	db       *mongo.Database
-	users    *mongo.Collection
-	sessions *mongo.Collection
-	throttle *mongo.Collection
-	names    *mongo.Collection
+	client       *mongo.Client
+	db           *mongo.Database
+	users        *mongo.Collection
+	sessions     *mongo.Collection
+	userSessions *mongo.Collection
+	throttle     *mongo.Collection
+	names        *mongo.Collection
+	meta         *mongo.Collection
 
 	touched touches // for TouchSessionOncePer
 }
@@ -84,6 +97,9 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	if opts.MaxPoolSize > 0 {
 		co.SetMaxPoolSize(opts.MaxPoolSize)
 	}
+	if opts.Dialer != nil {
+		co.SetDialer(opts.Dialer)
+	}
 	client, err := mongo.Connect(co)
 	if err != nil {
 		return nil, fmt.Errorf("storage: connect: %w", err)
@@ -91,8 +107,10 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s := &Store{client: client, db: client.Database(dbName)}
 	s.users = s.db.Collection(usersCollection)
 	s.sessions = s.db.Collection(sessionsCollection)
+	s.userSessions = s.db.Collection(userSessionsCollection)
 	s.throttle = s.db.Collection(throttleCollection)
 	s.names = s.db.Collection(namesCollection)
+	s.meta = s.db.Collection(metaCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -101,15 +119,21 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 		_ = client.Disconnect(context.Background())
 		return nil, err
 	}
+	if err := s.migrate(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 
-// ensureIndexes creates the secondary indexes. Usernames need none: they
-// are the users' _id, unique by construction.
+// ensureIndexes creates the collections and, where the server has them,
+// the secondary indexes. gatehouse's queries need none: every look-up is by
+// _id. On MongoDB, the sessions' userId index serves ad-hoc queries of
+// operators, and a TTL index deletes expired sessions if no sweeper runs.
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	// Creating the collections explicitly makes them exist from the start
 	// (the embedded engine indexes _id per existing table).
-	for _, c := range []string{usersCollection, throttleCollection, namesCollection} {
+	for _, c := range []string{usersCollection, sessionsCollection, userSessionsCollection, throttleCollection, namesCollection, metaCollection} {
 		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}

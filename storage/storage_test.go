@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -53,14 +54,24 @@ func TestUsers(t *testing.T) {
 	if _, err := st.UserByKey(ctx, "bob"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("UserByKey(bob): got %v, want ErrNotFound", err)
 	}
-	if err := st.SetPasswordHash(ctx, "alice", "new"); err != nil {
+	if err := st.SetPassword(ctx, "alice", "new", "cred2"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := st.UserByKey(ctx, "alice"); got.PasswordHash != "new" {
-		t.Errorf("hash after SetPasswordHash: got %q, want %q", got.PasswordHash, "new")
+	if got, _ := st.UserByKey(ctx, "alice"); got.PasswordHash != "new" || got.CredentialID != "cred2" {
+		t.Errorf("after SetPassword: hash %q credential %q, want %q %q", got.PasswordHash, got.CredentialID, "new", "cred2")
 	}
-	if err := st.SetPasswordHash(ctx, "bob", "x"); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("SetPasswordHash(bob): got %v, want ErrNotFound", err)
+	if err := st.SetPassword(ctx, "bob", "x", "c"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("SetPassword(bob): got %v, want ErrNotFound", err)
+	}
+	// A rehash replaces only the hash it was made from.
+	if ok, err := st.ReplaceHash(ctx, "alice", "stale", "rehashed"); ok || err != nil {
+		t.Errorf("ReplaceHash of a stale hash: %v, %v; want false, nil", ok, err)
+	}
+	if ok, err := st.ReplaceHash(ctx, "alice", "new", "rehashed"); !ok || err != nil {
+		t.Errorf("ReplaceHash of the current hash: %v, %v; want true, nil", ok, err)
+	}
+	if got, _ := st.UserByKey(ctx, "alice"); got.PasswordHash != "rehashed" || got.CredentialID != "cred2" {
+		t.Errorf("after ReplaceHash: hash %q credential %q, want %q %q", got.PasswordHash, got.CredentialID, "rehashed", "cred2")
 	}
 }
 
@@ -104,10 +115,10 @@ func TestSessionLifecycle(t *testing.T) {
 
 	s := newSession("s1", "u1", t0.Add(time.Hour))
 	s.Data = `{"big":123456789012345678901234567890,"f":1.5,"s":"héllo 👋","nested":{"a":[[1],"x",{}]},"null":null}`
-	if err := st.CreateSession(ctx, s); err != nil {
+	if _, err := st.CreateSession(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.CreateSession(ctx, s); !errors.Is(err, storage.ErrDuplicate) {
+	if _, err := st.CreateSession(ctx, s); !errors.Is(err, storage.ErrDuplicate) {
 		t.Errorf("second CreateSession: got %v, want ErrDuplicate", err)
 	}
 	got, err := st.SessionByID(ctx, "s1")
@@ -119,7 +130,7 @@ func TestSessionLifecycle(t *testing.T) {
 	}
 
 	seen, exp := t0.Add(time.Minute), t0.Add(2*time.Hour)
-	if err := st.TouchSession(ctx, "s1", seen, exp); err != nil {
+	if err := st.TouchSession(ctx, s, seen, exp); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = st.SessionByID(ctx, "s1")
@@ -142,17 +153,20 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Errorf("secret after rotate: got %v", got.SecretHash)
 	}
 
-	if ok, err := st.DeleteSession(ctx, "s1"); !ok || err != nil {
+	if ok, err := st.DeleteSession(ctx, "s1", "u1"); !ok || err != nil {
 		t.Fatalf("DeleteSession: got %v, %v; want true, nil", ok, err)
 	}
-	if ok, err := st.DeleteSession(ctx, "s1"); ok || err != nil {
+	if ids, _ := st.SessionIDsOfUser(ctx, "u1"); len(ids) != 0 {
+		t.Errorf("the user still lists %v", ids)
+	}
+	if ok, err := st.DeleteSession(ctx, "s1", "u1"); ok || err != nil {
 		t.Fatalf("second DeleteSession: got %v, %v; want false, nil", ok, err)
 	}
 	if _, err := st.SessionByID(ctx, "s1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("SessionByID after delete: got %v, want ErrNotFound", err)
 	}
 	// Writes to a deleted session must not bring it back.
-	if err := st.TouchSession(ctx, "s1", seen, exp); !errors.Is(err, storage.ErrNotFound) {
+	if err := st.TouchSession(ctx, s, seen, exp); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("TouchSession after delete: got %v, want ErrNotFound", err)
 	}
 	if _, err := st.SetSessionData(ctx, "s1", data); !errors.Is(err, storage.ErrNotFound) {
@@ -174,11 +188,11 @@ func TestSessionsOfUser(t *testing.T) {
 	for i, id := range []string{"a", "b", "c"} {
 		s := newSession(id, "u1", t0.Add(time.Hour))
 		s.CreatedAt = t0.Add(time.Duration(i) * time.Second)
-		if err := st.CreateSession(ctx, s); err != nil {
+		if _, err := st.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.CreateSession(ctx, newSession("other", "u2", t0.Add(time.Hour))); err != nil {
+	if _, err := st.CreateSession(ctx, newSession("other", "u2", t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	list, err := st.SessionsOfUser(ctx, "u1", 10)
@@ -205,23 +219,37 @@ func TestSessionsOfUser(t *testing.T) {
 	}
 }
 
+// Sessions are swept once the span of time their expiry was filed under
+// has ended (512 s for an idle timeout of an hour), and only the ones that
+// are still expired then: a session whose expiry slid later stays.
 func TestDeleteExpiredSessions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := dbtest.Open(t)
+	now := t0.Truncate(512 * time.Second).Add(100 * time.Second)
 
-	for i, id := range []string{"old1", "old2", "edge", "live"} {
-		exp := t0.Add(time.Duration(i-2) * time.Minute) // -2m, -1m, 0, +1m
-		if err := st.CreateSession(ctx, newSession(id, "u", exp)); err != nil {
+	add := func(id string, expires time.Duration) *storage.Session {
+		s := newSession(id, "u", now.Add(expires))
+		s.LastSeenAt = s.ExpiresAt.Add(-time.Hour)
+		if _, err := st.CreateSession(ctx, s); err != nil {
 			t.Fatal(err)
 		}
+		return s
+	}
+	add("old1", -2*time.Hour)
+	add("old2", -time.Hour)
+	slid := add("slid", -time.Hour)
+	add("just-now", -time.Second)
+	add("live", time.Hour)
+	if err := st.TouchSession(ctx, slid, now.Add(-time.Hour), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 	// Two sweepers at once (two instances) delete each document once.
 	var wg sync.WaitGroup
 	counts := make([]int64, 2)
 	for i := range counts {
 		wg.Go(func() {
-			n, err := st.DeleteExpiredSessions(ctx, t0)
+			n, err := st.DeleteExpiredSessions(ctx, now)
 			if err != nil {
 				t.Errorf("sweeper %d: %v", i, err)
 			}
@@ -229,20 +257,29 @@ func TestDeleteExpiredSessions(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if total := counts[0] + counts[1]; total != 3 {
-		t.Errorf("deleted %v, want 3 in total", counts)
+	if total := counts[0] + counts[1]; total != 2 {
+		t.Errorf("deleted %v, want 2 in total", counts)
 	}
 	list, _ := st.SessionsOfUser(ctx, "u", 10)
-	if diff := cmp.Diff([]string{"live"}, ids(list)); diff != "" {
+	if diff := cmp.Diff([]string{"just-now", "live", "slid"}, sorted(ids(list))); diff != "" {
 		t.Errorf("left (-want +got):\n%s", diff)
 	}
+	// Once its span has ended, the session that expired in it goes.
+	if n, err := st.DeleteExpiredSessions(ctx, now.Add(512*time.Second)); n != 1 || err != nil {
+		t.Errorf("the next span's sweep: %d, %v; want 1, nil", n, err)
+	}
+	if ids, _ := st.SessionIDsOfUser(ctx, "u"); len(ids) != 2 {
+		t.Errorf("the user lists %v, want 2 sessions", ids)
+	}
 }
+
+func sorted(s []string) []string { slices.Sort(s); return s }
 
 func TestConcurrentSetSessionDataLastWriteWins(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := dbtest.Open(t)
-	if err := st.CreateSession(ctx, newSession("s", "u", t0.Add(time.Hour))); err != nil {
+	if _, err := st.CreateSession(ctx, newSession("s", "u", t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -304,13 +341,13 @@ func TestNotFoundIsNotWrapped(t *testing.T) {
 	ctx := context.Background()
 	st := dbtest.Open(t)
 	for name, lookup := range map[string]func() error{
-		"UserByKey":       func() error { _, err := st.UserByKey(ctx, "nobody"); return err },
-		"SetPasswordHash": func() error { return st.SetPasswordHash(ctx, "nobody", "h") },
-		"SessionByID":     func() error { _, err := st.SessionByID(ctx, "none"); return err },
-		"TouchSession":    func() error { return st.TouchSession(ctx, "none", t0, t0) },
-		"RotateSecret":    func() error { return st.RotateSecret(ctx, "none", []byte{1}) },
-		"SetSessionData":  func() error { _, err := st.SetSessionData(ctx, "none", "{}"); return err },
-		"ThrottleByKey":   func() error { _, err := st.ThrottleByKey(ctx, "none"); return err },
+		"UserByKey":      func() error { _, err := st.UserByKey(ctx, "nobody"); return err },
+		"SetPassword":    func() error { return st.SetPassword(ctx, "nobody", "h", "c") },
+		"SessionByID":    func() error { _, err := st.SessionByID(ctx, "none"); return err },
+		"TouchSession":   func() error { return st.TouchSession(ctx, newSession("none", "u", t0), t0, t0) },
+		"RotateSecret":   func() error { return st.RotateSecret(ctx, "none", []byte{1}) },
+		"SetSessionData": func() error { _, err := st.SetSessionData(ctx, "none", "{}"); return err },
+		"ThrottleByKey":  func() error { _, err := st.ThrottleByKey(ctx, "none"); return err },
 	} {
 		if err := lookup(); err != storage.ErrNotFound { // the sentinel itself, not wrapped
 			t.Errorf("%s: got %v, want storage.ErrNotFound itself", name, err)
@@ -324,7 +361,7 @@ func TestTouchSessionOncePer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := dbtest.Open(t)
-	if err := st.CreateSession(ctx, newSession("s", "u", t0.Add(time.Hour))); err != nil {
+	if _, err := st.CreateSession(ctx, newSession("s", "u", t0.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	touch := func(at time.Time) (int, error) {
@@ -334,7 +371,7 @@ func TestTouchSessionOncePer(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				due, err := st.TouchSessionOncePer(ctx, "s", at, at.Add(time.Hour), time.Minute)
+				due, err := st.TouchSessionOncePer(ctx, newSession("s", "u", t0.Add(time.Hour)), at, at.Add(time.Hour), time.Minute)
 				mu.Lock()
 				defer mu.Unlock()
 				if due {
@@ -369,7 +406,169 @@ func TestTouchSessionOncePer(t *testing.T) {
 	if !got.LastSeenAt.Equal(t0.Add(2 * time.Minute)) {
 		t.Errorf("lastSeenAt %v, want %v", got.LastSeenAt, t0.Add(2*time.Minute))
 	}
-	if due, err := st.TouchSessionOncePer(ctx, "gone", t0, t0, time.Minute); !due || !errors.Is(err, storage.ErrNotFound) {
+	if due, err := st.TouchSessionOncePer(ctx, newSession("gone", "u", t0), t0, t0, time.Minute); !due || !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("touching a missing session: %v, %v; want true, ErrNotFound", due, err)
+	}
+}
+
+// The embedded engine's own updates are read-then-overwrite; through the
+// store every one counts. 100 logins of one user at once are all listed,
+// and ending the user's sessions ends all of them.
+func TestConcurrentSessionsOfOneUserAreAllListed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// The writes to one user's list run one at a time, and under the race
+	// detector beside the other tests 100 of them take longer than one
+	// operation's default deadline.
+	uri, _ := dbtest.URI(t)
+	st, err := storage.Open(ctx, uri, dbtest.Open(t).DatabaseName(), dbtest.Options(t, storage.Options{Timeout: time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if _, err := st.CreateSession(ctx, newSession(fmt.Sprint("s", i), "u", t0.Add(time.Hour))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if ids, err := st.SessionIDsOfUser(ctx, "u"); len(ids) != n || err != nil {
+		t.Fatalf("the user lists %d sessions (%v), want %d", len(ids), err, n)
+	}
+	if got, err := st.DeleteSessionsOfUser(ctx, "u", ""); got != n || err != nil {
+		t.Fatalf("DeleteSessionsOfUser: %d, %v; want %d, nil", got, err, n)
+	}
+	if left, _ := st.CountSessions(ctx); left != 0 {
+		t.Errorf("%d sessions survived the user's logout everywhere", left)
+	}
+}
+
+// A touch racing a rotation never brings the old secret back.
+func TestTouchNeverUndoesARotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	s := newSession("s", "u", t0.Add(time.Hour))
+	if _, err := st.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				at := t0.Add(time.Duration(w*1000+i) * time.Millisecond)
+				_ = st.TouchSession(ctx, s, at, at.Add(time.Hour))
+			}
+		})
+	}
+	for i := range 50 {
+		secret := []byte{byte(i)}
+		if err := st.RotateSecret(ctx, "s", secret); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.SessionByID(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.SecretHash, secret) {
+			t.Errorf("rotation %d read back %v: a concurrent touch undid it", i, got.SecretHash)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// Every reservation and failure of a throttle counts, however many arrive
+// at once, and a reset never forgets a reservation made since it read.
+func TestThrottleCountsEveryAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	const n = 100
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := st.ReserveAttempt(ctx, "k", t0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	th, err := st.ThrottleByKey(ctx, "k")
+	if err != nil || th.Pending != n {
+		t.Fatalf("after %d reservations: %+v, %v", n, th, err)
+	}
+	for i := range n {
+		wg.Go(func() {
+			var err error
+			if i%2 == 0 {
+				_, err = st.FailAttempt(ctx, "k", t0)
+			} else {
+				err = st.ReleaseAttempt(ctx, "k", false)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if th, _ = st.ThrottleByKey(ctx, "k"); th.Pending != 0 || th.Failures != n/2 {
+		t.Fatalf("after %d failures and %d releases: pending %d, failures %d", n/2, n/2, th.Pending, th.Failures)
+	}
+	stale := *th
+	if _, err := st.ReserveAttempt(ctx, "k", t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.ResetThrottle(ctx, &stale); ok || err != nil {
+		t.Errorf("reset after a newer reservation: %v, %v; want false, nil", ok, err)
+	}
+	if th, _ := st.ThrottleByKey(ctx, "k"); th == nil || th.Pending != 1 {
+		t.Errorf("the reservation made after the read was forgotten: %+v", th)
+	}
+}
+
+// A database written before sessions were listed per user and filed by
+// expiry gets both at start, so an upgrade signs nobody out and misses no
+// session when it logs a user out everywhere or sweeps.
+func TestMigrateListsAndFilesOldSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for i, id := range []string{"a", "b", "expired"} {
+		s := newSession(id, "u", now.Add(time.Hour))
+		s.CreatedAt = now.Add(time.Duration(i) * time.Second)
+		if id == "expired" {
+			s.ExpiresAt = now.Add(-3 * time.Hour)
+		}
+		s.LastSeenAt = s.ExpiresAt.Add(-time.Hour)
+		if err := st.InsertLegacySession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // idempotent: instances starting together may both run it
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := st.SessionIDsOfUser(ctx, "u")
+	if diff := cmp.Diff([]string{"a", "b", "expired"}, ids); diff != "" || err != nil {
+		t.Fatalf("the user's list (-want +got), %v:\n%s", err, diff)
+	}
+	if n, err := st.DeleteExpiredSessions(ctx, now); n != 1 || err != nil {
+		t.Errorf("sweep after migrating: %d, %v; want 1, nil", n, err)
+	}
+	if n, err := st.DeleteSessionsOfUser(ctx, "u", ""); n != 2 || err != nil {
+		t.Errorf("logout everywhere after migrating: %d, %v; want 2, nil", n, err)
 	}
 }

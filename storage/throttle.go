@@ -2,7 +2,7 @@ package storage
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -11,22 +11,28 @@ import (
 
 const throttleCollection = "throttle"
 
-// Throttle counts failed attempts for one key (a username or a client
-// network). It lives in the database so that every instance shares it.
+// Throttle counts the credential checks of one key (a username or a client
+// network). It lives in the database so that every instance shares it,
+// and each change is one atomic update of its document.
 type Throttle struct {
-	Key           string
-	Failures      int
-	LastFailureAt time.Time
-	LockedUntil   time.Time
-	Lockouts      int
+	Key string
+	// Pending counts the checks reserved and not yet decided.
+	Pending int
+	// Failures counts the failed checks since the last lock or reset.
+	Failures int
+	// At is when a check was last reserved or failed.
+	At          time.Time
+	LockedUntil time.Time
+	Lockouts    int
 }
 
 type throttleDoc struct {
-	Key           string    `bson:"_id"`
-	Failures      int       `bson:"failures"`
-	LastFailureAt time.Time `bson:"lastFailureAt"`
-	LockedUntil   time.Time `bson:"lockedUntil"`
-	Lockouts      int       `bson:"lockouts"`
+	Key         string    `bson:"_id"`
+	Pending     int       `bson:"pending"`
+	Failures    int       `bson:"failures"`
+	At          time.Time `bson:"at"`
+	LockedUntil time.Time `bson:"lockedUntil"`
+	Lockouts    int       `bson:"lockouts"`
 }
 
 // ThrottleByKey returns the throttle of key, or ErrNotFound if it has none.
@@ -39,52 +45,95 @@ func (s *Store) ThrottleByKey(ctx context.Context, key string) (*Throttle, error
 	return &t, nil
 }
 
-// AddFailure counts one failure for key at now, atomically, creating the
-// throttle if needed, and returns it as updated.
-func (s *Store) AddFailure(ctx context.Context, key string, now time.Time) (*Throttle, error) {
-	return s.updateThrottle(ctx, key, bson.D{
-		{Key: "$inc", Value: bson.D{{Key: "failures", Value: 1}}},
-		{Key: "$set", Value: bson.D{{Key: "lastFailureAt", Value: now}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "lockedUntil", Value: time.Time{}}, {Key: "lockouts", Value: 0}}},
+// ReserveAttempt counts one more pending check for key at now, creating
+// the throttle if needed, and returns it as updated.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, now time.Time) (*Throttle, error) {
+	return s.updateThrottle(ctx, key, true, bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "pending", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "at", Value: now}}},
 	})
 }
 
-// Lock refuses key until until and counts one more lockout.
-func (s *Store) Lock(ctx context.Context, key string, until time.Time) (*Throttle, error) {
-	return s.updateThrottle(ctx, key, bson.D{
+// ReleaseAttempt ends a pending check of key that did not fail; forget
+// also clears its failures and lockouts.
+func (s *Store) ReleaseAttempt(ctx context.Context, key string, forget bool) error {
+	update := bson.D{{Key: "$inc", Value: bson.D{{Key: "pending", Value: -1}}}}
+	if forget {
+		update = append(update, bson.E{Key: "$set", Value: bson.D{{Key: "failures", Value: 0}, {Key: "lockouts", Value: 0}}})
+	}
+	_, err := s.updateThrottle(ctx, key, false, update)
+	if errors.Is(err, ErrNotFound) {
+		return nil // reset meanwhile
+	}
+	return err
+}
+
+// FailAttempt turns a pending check of key into a failure at now and
+// returns the throttle as updated.
+func (s *Store) FailAttempt(ctx context.Context, key string, now time.Time) (*Throttle, error) {
+	return s.updateThrottle(ctx, key, true, bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "pending", Value: -1}, {Key: "failures", Value: 1}}},
+		{Key: "$set", Value: bson.D{{Key: "at", Value: now}}},
+	})
+}
+
+// LockThrottle refuses key until until, sets its failures and counts one
+// more lockout.
+func (s *Store) LockThrottle(ctx context.Context, key string, until time.Time, failures int) error {
+	_, err := s.updateThrottle(ctx, key, false, bson.D{
 		{Key: "$inc", Value: bson.D{{Key: "lockouts", Value: 1}}},
-		{Key: "$set", Value: bson.D{{Key: "lockedUntil", Value: until}}},
+		{Key: "$set", Value: bson.D{{Key: "lockedUntil", Value: until}, {Key: "failures", Value: failures}}},
 	})
+	return err
 }
 
-func (s *Store) updateThrottle(ctx context.Context, key string, update bson.D) (*Throttle, error) {
+func (s *Store) updateThrottle(ctx context.Context, key string, upsert bool, update bson.D) (*Throttle, error) {
 	var d throttleDoc
 	err := s.throttle.FindOneAndUpdate(ctx, byID(key), update,
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&d)
+		options.FindOneAndUpdate().SetUpsert(upsert).SetReturnDocument(options.After)).Decode(&d)
 	if err != nil {
-		return nil, fmt.Errorf("storage: update throttle: %w", err)
+		return nil, translate("update throttle", err)
 	}
 	t := Throttle(d)
 	return &t, nil
 }
 
-// DeleteThrottle forgets key's failures.
-func (s *Store) DeleteThrottle(ctx context.Context, key string) error {
-	if _, err := s.throttle.DeleteOne(ctx, byID(key)); err != nil {
-		return fmt.Errorf("storage: delete throttle: %w", err)
+// ResetThrottle deletes t if it has not changed since it was read (its At
+// is the same), and reports whether it did.
+func (s *Store) ResetThrottle(ctx context.Context, t *Throttle) (bool, error) {
+	res, err := s.throttle.DeleteOne(ctx, bson.D{{Key: "_id", Value: t.Key}, {Key: "at", Value: t.At}})
+	if err != nil {
+		return false, translate("reset throttle", err)
 	}
-	return nil
+	return res.DeletedCount == 1, nil
 }
 
-// DeleteStaleThrottles deletes throttles whose last failure is before
+// DeleteStaleThrottles deletes the throttles whose last check is before
 // quietSince and whose lock has ended by now, and returns how many.
 func (s *Store) DeleteStaleThrottles(ctx context.Context, quietSince, now time.Time) (int64, error) {
-	res, err := s.throttle.DeleteMany(ctx, bson.D{
-		{Key: "lastFailureAt", Value: bson.D{{Key: "$lt", Value: quietSince}}},
+	cur, err := s.throttle.Find(ctx, bson.D{
+		{Key: "at", Value: bson.D{{Key: "$lt", Value: quietSince}}},
 		{Key: "lockedUntil", Value: bson.D{{Key: "$lte", Value: now}}},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storage: delete stale throttles: %w", err)
+		return 0, translate("stale throttles", err)
 	}
-	return res.DeletedCount, nil
+	var stale []throttleDoc
+	if err := cur.All(ctx, &stale); err != nil {
+		return 0, translate("stale throttles", err)
+	}
+	var n int64
+	for _, d := range stale {
+		// Each delete is conditional on the throttle being unchanged, so a
+		// check reserved since the read is never forgotten.
+		t := Throttle(d)
+		ok, err := s.ResetThrottle(ctx, &t)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -13,13 +13,13 @@ import (
 // would each write it again; this Store writes it at most once per gap,
 // for the first of them. It reports whether it was this call's turn to
 // write, and the write's error (ErrNotFound if the session is gone).
-func (s *Store) TouchSessionOncePer(ctx context.Context, id string, seen, expires time.Time, gap time.Duration) (bool, error) {
+func (s *Store) TouchSessionOncePer(ctx context.Context, sess *Session, seen, expires time.Time, gap time.Duration) (bool, error) {
 	// A conditional update would decide this in the database, but the
 	// embedded engine scans the collection for any filter but _id.
-	if !s.touched.claim(id, seen, gap) {
+	if !s.touched.claim(sess.ID, seen, gap) {
 		return false, nil
 	}
-	return true, s.TouchSession(ctx, id, seen, expires)
+	return true, s.TouchSession(ctx, sess, seen, expires)
 }
 
 // touches remembers when this Store last touched each session.

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,6 +18,10 @@ type User struct {
 	// case kept).
 	Name         string
 	PasswordHash string
+	// CredentialID changes with every password change (not with a rehash
+	// of the same password), so that a check against an older password
+	// can tell it is stale. Empty for accounts created before it existed.
+	CredentialID string
 	CreatedAt    time.Time
 }
 
@@ -27,6 +30,7 @@ type userDoc struct {
 	ID           string    `bson:"uid"`
 	Name         string    `bson:"name"`
 	PasswordHash string    `bson:"passwordHash"`
+	CredentialID string    `bson:"credentialId,omitempty"`
 	CreatedAt    time.Time `bson:"createdAt"`
 }
 
@@ -43,7 +47,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User, names ...string) error 
 	if mongo.IsDuplicateKeyError(err) {
 		return ErrDuplicate
 	} else if err != nil {
-		return fmt.Errorf("storage: create user: %w", err)
+		return translate("create user", err)
 	}
 	return nil
 }
@@ -51,7 +55,7 @@ func (s *Store) CreateUser(ctx context.Context, u *User, names ...string) error 
 // UserByKey returns the user with normalised name key, or ErrNotFound.
 func (s *Store) UserByKey(ctx context.Context, key string) (*User, error) {
 	var d userDoc
-	err := s.users.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+	err := s.users.FindOne(ctx, byID(key)).Decode(&d)
 	if err != nil {
 		return nil, translate("user by key", err)
 	}
@@ -59,13 +63,14 @@ func (s *Store) UserByKey(ctx context.Context, key string) (*User, error) {
 	return &u, nil
 }
 
-// SetPasswordHash replaces the password hash of the user with key, or
-// returns ErrNotFound.
-func (s *Store) SetPasswordHash(ctx context.Context, key, hash string) error {
-	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: hash}}}})
+// SetPassword replaces the password hash of the user with key and gives it
+// a new credential id, in one atomic write, or returns ErrNotFound.
+func (s *Store) SetPassword(ctx context.Context, key, hash, credentialID string) error {
+	res, err := s.users.UpdateOne(ctx, byID(key), bson.D{{Key: "$set", Value: bson.D{
+		{Key: "passwordHash", Value: hash}, {Key: "credentialId", Value: credentialID},
+	}}})
 	if err != nil {
-		return fmt.Errorf("storage: set password: %w", err)
+		return translate("set password", err)
 	}
 	if res.MatchedCount == 0 {
 		return ErrNotFound
@@ -77,7 +82,19 @@ func (s *Store) SetPasswordHash(ctx context.Context, key, hash string) error {
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	n, err := s.users.CountDocuments(ctx, bson.D{})
 	if err != nil {
-		return 0, fmt.Errorf("storage: count users: %w", err)
+		return 0, translate("count users", err)
 	}
 	return n, nil
+}
+
+// ReplaceHash replaces the password hash of the user with key by hash if
+// it is still old, and reports whether it did: a rehash of the same
+// password never undoes a password change that landed meanwhile.
+func (s *Store) ReplaceHash(ctx context.Context, key, old, hash string) (bool, error) {
+	res, err := s.users.UpdateOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "passwordHash", Value: old}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: hash}}}})
+	if err != nil {
+		return false, translate("replace hash", err)
+	}
+	return res.ModifiedCount == 1, nil
 }

@@ -76,6 +76,7 @@ func (b *bench) seedMain(ctx context.Context) (*population, error) {
 	pop.all = sessionSet{
 		tokens: append(append([]string{}, pop.lister.tokens...), rest.tokens...),
 		ids:    append(append([]string{}, pop.lister.ids...), rest.ids...),
+		owners: append(append([]string{}, pop.lister.owners...), rest.owners...),
 	}
 	if err := b.indexed(ctx); err != nil {
 		return nil, err
@@ -95,8 +96,10 @@ func freshen(ctx context.Context, st *storage.Store, pop *population, interval t
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	prev := pop.seen.UTC().Add(sessionTTL)
 	err := parallel(ctx, len(pop.all.ids), func(ctx context.Context, i int) error {
-		return st.TouchSession(ctx, pop.all.ids[i], now, now.Add(sessionTTL))
+		sess := &storage.Session{ID: pop.all.ids[i], UserID: pop.all.owners[i], ExpiresAt: prev}
+		return st.TouchSession(ctx, sess, now, now.Add(sessionTTL))
 	})
 	if err != nil {
 		return fmt.Errorf("freshen sessions: %w", err)
@@ -237,7 +240,7 @@ func (b *bench) writeChecks(ctx context.Context, res *results, pop *population) 
 	for _, age := range []time.Duration{0, 5 * res.touchInterval} {
 		seen := time.Now().UTC().Truncate(time.Millisecond).Add(-age)
 		tok := auth.NewToken()
-		if err := b.store.CreateSession(ctx, newSession(pop.users[1], tok, seen, seen.Add(sessionTTL))); err != nil {
+		if _, err := b.store.CreateSession(ctx, newSession(pop.users[1], tok, seen, seen.Add(sessionTTL))); err != nil {
 			return err
 		}
 		name := "writes: one fresh session"

@@ -52,18 +52,20 @@ func seedUsers(ctx context.Context, st *storage.Store, prefix string, n, cost in
 type sessionSet struct {
 	tokens []string // bearer tokens
 	ids    []string // the sessions' ids (their _id)
+	owners []string // the ids of their users
 }
 
 // seedSessions creates n sessions owned round-robin by owners, last seen
 // now, expiring after ttl, with real tokens.
 func seedSessions(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
-	set := sessionSet{tokens: make([]string, n), ids: make([]string, n)}
+	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	err := parallel(ctx, n, func(ctx context.Context, i int) error {
 		u := owners[i%len(owners)]
 		tok := auth.NewToken()
-		set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
-		return st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl)))
+		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
+		_, err := st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl)))
+		return err
 	})
 	return set, err
 }
@@ -80,13 +82,14 @@ const bulkBatch = 1000
 // 100,000 would take minutes), two batches in flight (the engine converts documents on one core per
 // request; SQLite writes one transaction at a time).
 func seedSessionsBulk(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
-	set := sessionSet{tokens: make([]string, n), ids: make([]string, n)}
+	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	sessions := make([]*storage.Session, n)
 	for i := range sessions {
 		tok := auth.NewToken()
-		set.tokens[i], set.ids[i] = tok.String(), tok.SessionID
-		sessions[i] = newSession(owners[i%len(owners)], tok, now, now.Add(ttl))
+		u := owners[i%len(owners)]
+		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
+		sessions[i] = newSession(u, tok, now, now.Add(ttl))
 	}
 	batches := (n + bulkBatch - 1) / bulkBatch
 	err := parallelN(ctx, 2, batches, func(ctx context.Context, b int) error {

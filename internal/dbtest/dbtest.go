@@ -63,6 +63,17 @@ func URI(t testing.TB) (string, *embedded.Server) {
 	return uri, server
 }
 
+// Options returns opts with the embedded server's in-process dialer set,
+// so that clients get its atomic writes (see package wirelock), as the
+// server's own do.
+func Options(t testing.TB, opts storage.Options) storage.Options {
+	t.Helper()
+	if _, srv := URI(t); srv != nil {
+		opts.Dialer = srv.Dialer()
+	}
+	return opts
+}
+
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
 // Name returns a database name unique to the test.
@@ -89,14 +100,14 @@ func OpenNamed(t testing.TB, name string) *storage.Store {
 	uri, srv := URI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := storage.Open(ctx, uri, name, storage.Options{})
+	st, err := storage.Open(ctx, uri, name, Options(t, storage.Options{}))
 	// On a busy machine the shared server can take longer than one
 	// operation's timeout (5 s) to answer a new client: Open is tried
 	// again until the 30 seconds are up.
 	for err != nil && ctx.Err() == nil {
 		t.Logf("dbtest: open %s: %v; trying again", name, err)
 		time.Sleep(100 * time.Millisecond)
-		st, err = storage.Open(ctx, uri, name, storage.Options{})
+		st, err = storage.Open(ctx, uri, name, Options(t, storage.Options{}))
 	}
 	if err != nil {
 		t.Fatalf("dbtest: open %s: %v", name, err)

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+
+	"gatehouse/internal/wirelock"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
 )
 
@@ -36,6 +38,7 @@ var errNoCollections = errors.New("embedded: no collections yet")
 type Server struct {
 	dir    string
 	uri    string
+	relay  *wirelock.Relay
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -88,14 +91,25 @@ func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
 	}()
 	// MongoDBURI blocks until the listener is bound.
 	s.uri = f.MongoDBURI()
+	host := strings.TrimSuffix(strings.TrimPrefix(s.uri, "mongodb://"), "/")
+	s.relay = wirelock.New(func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", host)
+	})
 	return s, nil
 }
 
 // URI returns the mongodb:// URI clients use to reach the server.
 func (s *Server) URI() string { return s.uri }
 
+// Dialer returns the in-process way to the engine that makes its
+// single-document writes atomic (see package wirelock): give it to the
+// driver, with any host in the URI.
+func (s *Server) Dialer() *wirelock.Relay { return s.relay }
+
 // Close stops the server, closes its connections and its SQLite files.
 func (s *Server) Close() {
+	_ = s.relay.Close()
 	s.cancel()
 	<-s.done
 }

@@ -1,0 +1,21 @@
+package storage
+
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Migrate runs the layout migration again, as a start would.
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx) }
+
+// InsertLegacySession stores sess the way gatehouse stored sessions before
+// they were listed per user and filed by expiry, and forgets that the
+// database was migrated.
+func (s *Store) InsertLegacySession(ctx context.Context, sess *Session) error {
+	if _, err := s.sessions.InsertOne(ctx, sessionDoc(*sess)); err != nil {
+		return err
+	}
+	_, err := s.meta.DeleteOne(ctx, bson.D{{Key: "_id", Value: "layout"}})
+	return err
+}
