@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,4 +365,40 @@ func TestNormalizeUsernameAcceptsDecomposedKorean(t *testing.T) {
 func passwordMatches(hash, password string) bool {
 	ok, _, err := newHasher(1, time.Second, func(time.Duration) {}).compare(context.Background(), hash, password)
 	return ok && err == nil
+}
+
+// A login's rehash (after a cost change) never undoes a password change
+// that lands meanwhile, round after round.
+func TestRehashNeverUndoesAPasswordChange(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, 5)
+	s.cfg.Throttle.UserLimit, s.cfg.Throttle.IPLimit = 1<<30, 1<<30
+	if _, _, err := s.Register(ctx, "mover", "password 0 moves", "", Client{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 40 {
+		old, next := fmt.Sprintf("password %d moves", round), fmt.Sprintf("password %d moves", round+1)
+		low, err := HashPassword(old, 4) // a login rehashes it to cost 5
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.store.SetPassword(ctx, "mover", low, NewID()); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _, _ = s.Login(ctx, "mover", old, "", Client{}) })
+		wg.Go(func() {
+			if err := s.SetPassword(ctx, "mover", next); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		u, err := s.store.UserByKey(ctx, "mover")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !passwordMatches(u.PasswordHash, next) {
+			t.Fatalf("round %d: the stored hash is not the new password's: a racing rehash undid the change", round)
+		}
+	}
 }

@@ -75,3 +75,38 @@ func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
 }
+
+// A wrong password takes as long whatever the cost its user's hash was
+// made at: hashes from before a BCRYPT_COST increase must not answer
+// faster than unknown names do.
+func TestFailedLoginsTakeAsLongAtEveryCost(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, 6)
+	s.cfg.Throttle.UserLimit, s.cfg.Throttle.IPLimit = 1<<30, 1<<30 // measure hashing, not locks
+	if _, _, err := s.Register(ctx, "legacy", "correct horse", "", Client{}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := HashPassword("correct horse", 4) // as a lower BCRYPT_COST made it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.SetPassword(ctx, foldKey("legacy"), old, "c"); err != nil {
+		t.Fatal(err)
+	}
+	times := map[string][]time.Duration{}
+	for i := range 20 {
+		user := []string{"legacy", "unknown"}[i%2]
+		start := time.Now()
+		if _, _, err := s.Login(ctx, user, "wrong password", "", Client{}); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+		if i >= 4 { // the first ones teach the service how long a comparison takes
+			times[user] = append(times[user], time.Since(start))
+		}
+	}
+	legacy, unknown := median(times["legacy"]), median(times["unknown"])
+	t.Logf("median failed login: legacy hash %v, unknown name %v", legacy, unknown)
+	if legacy < unknown/2 {
+		t.Errorf("a user with a cost-4 hash answers in %v, an unknown name in %v: timing tells the name exists", legacy, unknown)
+	}
+}

@@ -30,6 +30,9 @@ func (c *client) call(query string, vars map[string]any) (*response, error) {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
