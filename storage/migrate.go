@@ -37,8 +37,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	var all []*Session
 	for cur.Next(ctx) {
 		var d struct {
-			ID        string    `bson:"_id"`
-			UserID    string    `bson:"userId"`
+			ID         string    `bson:"_id"`
+			UserID     string    `bson:"userId"`
 			CreatedAt  time.Time `bson:"createdAt"`
 			LastSeenAt time.Time `bson:"lastSeenAt"`
 			ExpiresAt  time.Time `bson:"expiresAt"`
