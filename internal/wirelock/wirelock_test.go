@@ -3,6 +3,7 @@ package wirelock
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 // engine starts a FerretDB on a unix socket in a temporary directory and
 // returns the socket's path.
-func engine(t *testing.T) string {
+func engine(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wirelock-")
 	if err != nil {
@@ -29,7 +30,7 @@ func engine(t *testing.T) string {
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
-		Logger:    nil,
+		Logger:    slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func engine(t *testing.T) string {
 
 // client connects a driver to the engine at sock, through relay r when r
 // is not nil and directly otherwise.
-func client(t *testing.T, sock string, r *Relay) *mongo.Collection {
+func client(t testing.TB, sock string, r *Relay) *mongo.Collection {
 	t.Helper()
 	o := options.Client().SetMaxPoolSize(16).SetTimeout(30 * time.Second)
 	if r != nil {
@@ -73,7 +74,7 @@ func url(sock string) string {
 	return out
 }
 
-func relayTo(t *testing.T, sock string) *Relay {
+func relayTo(t testing.TB, sock string) *Relay {
 	t.Helper()
 	r := New(func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
@@ -278,4 +279,27 @@ func TestClosedConnectionReleasesItsLocks(t *testing.T) {
 	if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: "k"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: 2}}}}, options.UpdateOne().SetUpsert(true)); err != nil {
 		t.Fatalf("a write after abandoned ones: %v", err)
 	}
+}
+
+// BenchmarkFindByID measures what the relay adds to a read by _id, the
+// session check's one database call: the same look-ups straight to the
+// engine and through the relay, interleaved, in one run.
+func BenchmarkFindByID(b *testing.B) {
+	sock := engine(b)
+	direct, relayed := client(b, sock, nil), client(b, sock, relayTo(b, sock))
+	ctx := context.Background()
+	for _, c := range []*mongo.Collection{direct, relayed} {
+		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "k"}, {Key: "data", Value: "some session"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var took [2]time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		if err := []*mongo.Collection{direct, relayed}[i%2].FindOne(ctx, bson.D{{Key: "_id", Value: "k"}}).Err(); err != nil {
+			b.Fatal(err)
+		}
+		took[i%2] += time.Since(start)
+	}
+	b.ReportMetric(float64(took[1])/float64(took[0]), "relayed/direct")
 }
