@@ -2,47 +2,69 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/internal/datadir"
 	"gatehouse/internal/embedded"
 	"gatehouse/storage"
 )
 
 const commandUsage = `usage:
-  gatehouse db [-addr HOST:PORT]   serve the embedded database alone (for several gatehouse instances)
+  gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
+                               serve the embedded database alone (for several gatehouse instances)
   gatehouse user add NAME      create a user; the password is read from stdin
   gatehouse user passwd NAME   set a user's password and end all of its sessions`
 
-// runCommand runs an administration command: for deployments with
-// ALLOW_SIGNUP=false, and for resetting a forgotten password.
-func runCommand(ctx context.Context, svc *auth.Service, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) != 3 || args[0] != "user" {
+// adminSocket is the socket in DATA_DIR on which a server that owns the
+// data runs the user commands for `gatehouse user`.
+const adminSocket = "admin.sock"
+
+// users is what the user commands need: the auth.Service itself, or the
+// admin socket of the server that owns DATA_DIR.
+type users interface {
+	CreateUser(ctx context.Context, username, password string) error
+	SetPassword(ctx context.Context, username, password string) error
+}
+
+// checkCommand says whether args is an administration command gatehouse
+// knows, before anything is opened for it.
+func checkCommand(args []string) error {
+	if len(args) != 3 || args[0] != "user" || (args[1] != "add" && args[1] != "passwd") {
 		return errors.New(commandUsage)
 	}
+	return nil
+}
+
+// runCommand runs an administration command: for deployments with
+// ALLOW_SIGNUP=false, and for resetting a forgotten password.
+func runCommand(ctx context.Context, svc users, args []string, stdin io.Reader, stdout io.Writer) error {
+	if err := checkCommand(args); err != nil {
+		return err
+	}
 	name := args[2]
+	password, err := readPassword(stdin)
+	if err != nil {
+		return err
+	}
 	switch args[1] {
 	case "add":
-		password, err := readPassword(stdin)
-		if err != nil {
-			return err
-		}
 		if err := svc.CreateUser(ctx, name, password); err != nil {
 			return fmt.Errorf("user add: %w", err)
 		}
 		fmt.Fprintf(stdout, "created user %q\n", name)
 	case "passwd":
-		password, err := readPassword(stdin)
-		if err != nil {
-			return err
-		}
 		err = svc.SetPassword(ctx, name, password)
 		if errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("user passwd: no user %q", name)
@@ -50,10 +72,140 @@ func runCommand(ctx context.Context, svc *auth.Service, args []string, stdin io.
 			return fmt.Errorf("user passwd: %w", err)
 		}
 		fmt.Fprintf(stdout, "password of %q changed; all of its sessions ended\n", name)
-	default:
-		return errors.New(commandUsage)
 	}
 	return nil
+}
+
+// ownerWait is how long a command waits for the process that holds
+// DATA_DIR to answer (a server that is still starting).
+const ownerWait = 30 * time.Second
+
+// openForCommand opens the database for an administration command. With
+// MONGODB_URI, or while no process holds DATA_DIR, that is openDatabase
+// (the command then holds DATA_DIR, and a server starting meanwhile waits
+// for nothing: it is refused). While a server holds it, the command goes
+// through that server's admin socket (remote); while `gatehouse db` does,
+// the command connects to its socket as the instances do.
+func openForCommand(ctx context.Context, cfg *config, log *slog.Logger) (db *database, remote users, err error) {
+	deadline := time.Now().Add(ownerWait)
+	for {
+		db, err := openDatabase(ctx, cfg, log)
+		var inUse *datadir.InUseError
+		if !errors.As(err, &inUse) {
+			return db, nil, err
+		}
+		if c, err := datadir.Dial(ctx, cfg.dataDir, adminSocket); err == nil {
+			_ = c.Close()
+			log.Info("user command: through the server that owns DATA_DIR", "dir", inUse.Dir, "pid", inUse.PID)
+			return nil, adminClient(cfg.dataDir), nil
+		}
+		if c, err := datadir.Dial(ctx, cfg.dataDir, dbSocket); err == nil {
+			_ = c.Close()
+			log.Info("user command: through `gatehouse db`, which owns DATA_DIR", "dir", inUse.Dir, "pid", inUse.PID)
+			cfg.mongoURI = embedded.SocketURI(filepath.Join(inUse.Dir, dbSocket))
+			continue
+		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("%w; it did not answer on %s within %v", err, filepath.Join(inUse.Dir, adminSocket), ownerWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// serveAdmin serves the user commands on the owner-only admin socket in
+// DATA_DIR, through svc, so that `gatehouse user` works while this server
+// owns the data (and its own state stays coherent). stop closes it.
+func serveAdmin(e *embedded.Server, svc *auth.Service, log *slog.Logger) (stop func(), err error) {
+	ln, err := e.Listen(adminSocket)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /user/{command}", func(w http.ResponseWriter, r *http.Request) {
+		var req adminRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		command := r.PathValue("command")
+		switch command {
+		case "add":
+			err = svc.CreateUser(r.Context(), req.Name, req.Password)
+		case "passwd":
+			err = svc.SetPassword(r.Context(), req.Name, req.Password)
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		var aerr *auth.Error
+		switch {
+		case err == nil:
+			log.Info("user command over the admin socket", "command", command, "user", req.Name)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case errors.Is(err, storage.ErrNotFound):
+			w.WriteHeader(http.StatusNotFound)
+		case errors.As(err, &aerr):
+			w.WriteHeader(http.StatusBadRequest)
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		log.Warn("user command over the admin socket failed", "command", command, "user", req.Name, "err", err)
+		_, _ = io.WriteString(w, err.Error())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("admin socket listening", "path", filepath.Join(e.Dir(), adminSocket))
+	return func() { _ = srv.Close() }, nil
+}
+
+// adminRequest is the body of a user command on the admin socket.
+type adminRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// adminClient runs the user commands through the admin socket in dir.
+type adminClient string
+
+func (dir adminClient) CreateUser(ctx context.Context, name, password string) error {
+	return dir.call(ctx, "add", name, password)
+}
+
+func (dir adminClient) SetPassword(ctx context.Context, name, password string) error {
+	return dir.call(ctx, "passwd", name, password)
+}
+
+func (dir adminClient) call(ctx context.Context, command, name, password string) error {
+	c := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return datadir.Dial(ctx, string(dir), adminSocket)
+		},
+	}}
+	defer c.CloseIdleConnections()
+	body, _ := json.Marshal(adminRequest{Name: name, Password: password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gatehouse/user/"+command, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+	switch res.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusNotFound:
+		return storage.ErrNotFound
+	default:
+		return errors.New(string(msg))
+	}
 }
 
 // readPassword reads one line: the password, never an argument (arguments
@@ -68,35 +220,4 @@ func readPassword(r io.Reader) (string, error) {
 		return "", errors.New("read password: empty; pipe it on stdin, for example: printf '%s\\n' \"$PW\" | gatehouse user add NAME")
 	}
 	return line, nil
-}
-
-// serveDatabase runs the embedded FerretDB alone on a fixed address, so that
-// several gatehouse processes (MONGODB_URI=mongodb://ADDR/) can share it.
-// It keeps the _id indexes of every database in place as clients create
-// their collections.
-func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("db", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:27017", "address to serve the MongoDB wire protocol on")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	e, err := embedded.StartOn(cfg.dataDir, *addr, log)
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	log.Info("embedded database listening", "uri", e.URI(), "dir", cfg.dataDir)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		if err := e.IndexAll(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("index _id", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			log.Info("stopped")
-			return nil
-		case <-t.C:
-		}
-	}
 }

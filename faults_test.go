@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -127,12 +128,12 @@ const goroutineSlack = 25
 //
 // Not parallel: it counts the goroutines of the whole test process.
 func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
-	addr, dbEnv := freeAddr(t), map[string]string{"DATA_DIR": t.TempDir()}
-	db := startProc(t, dbEnv, "db", "-addr", addr)
+	dbEnv := map[string]string{"DATA_DIR": t.TempDir()}
+	db := startProc(t, dbEnv, "db")
 
 	const dbTimeout = time.Second
 	env := testEnv(t)
-	env["MONGODB_URI"] = "mongodb://" + addr + "/"
+	env["MONGODB_URI"] = db.url
 	env["DB_TIMEOUT"] = dbTimeout.String()
 	g := start(t, env)
 	c := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
@@ -176,7 +177,7 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 		return
 	}
 
-	startProc(t, dbEnv, "db", "-addr", addr) // back, on the same files
+	startProc(t, dbEnv, "db") // back, on the same files and socket
 	waitFor(t, 30*time.Second, "readyz is 200 again", func() bool {
 		code, _ := readyz(t, c, g.url)
 		return code == http.StatusOK
@@ -210,8 +211,9 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 //
 // Not parallel: it counts the goroutines of the whole test process.
 func TestSlowDatabase(t *testing.T) {
-	db := startProc(t, map[string]string{"DATA_DIR": t.TempDir()}, "db", "-addr", freeAddr(t))
-	proxy, err := faultproxy.Start(strings.TrimSuffix(strings.TrimPrefix(db.url, "mongodb://"), "/"))
+	dir := t.TempDir()
+	startProc(t, map[string]string{"DATA_DIR": dir}, "db")
+	proxy, err := faultproxy.Start("unix", filepath.Join(dir, "db.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"gatehouse/storage"
 )
 
-// startDB runs `gatehouse db` in-process on a free port until the test ends
-// and returns its address.
+// startDB runs `gatehouse db` in-process until the test ends and returns
+// the URI of its socket.
 func startDB(t *testing.T) string {
 	t.Helper()
 	env := testEnv(t)
@@ -25,7 +25,7 @@ func startDB(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"gatehouse", "db", "-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, strings.NewReader(""), out)
+		done <- run(ctx, []string{"gatehouse", "db"}, func(k string) string { return env[k] }, strings.NewReader(""), out)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -41,20 +41,20 @@ func startDB(t *testing.T) string {
 		}
 		return strings.Contains(out.String(), "embedded database listening")
 	})
-	m := regexp.MustCompile(`uri=mongodb://([^/\s]+)/`).FindStringSubmatch(out.String())
+	m := regexp.MustCompile(`uri=(mongodb://\S+)`).FindStringSubmatch(out.String())
 	if m == nil {
-		t.Fatalf("no address in the output of gatehouse db:\n%s", out)
+		t.Fatalf("no URI in the output of gatehouse db:\n%s", out)
 	}
 	return m[1]
 }
 
-// openShared opens database name of the shared server at addr for the test
+// openShared opens database name of the shared server at uri for the test
 // to look into.
-func openShared(t *testing.T, addr, name string) *storage.Store {
+func openShared(t *testing.T, uri, name string) *storage.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := storage.Open(ctx, "mongodb://"+addr+"/", name, storage.Options{})
+	st, err := storage.Open(ctx, uri, name, storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +110,9 @@ func (g *gatehouse) sweeps() (passes int, deleted int64) {
 // instances add up.
 func TestInstancesShareOneDatabase(t *testing.T) {
 	t.Parallel()
-	addr := startDB(t)
+	uri := startDB(t)
 	env := testEnv(t)
-	env["MONGODB_URI"] = "mongodb://" + addr + "/"
+	env["MONGODB_URI"] = uri
 	// Sessions must outlive each subtest's requests, on a busy machine too
 	// (with 2 s, beside two busy loops, the first subtest's sessions
 	// expired before its last request); the expiry subtest waits it out.
@@ -187,7 +187,7 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 		env["MONGODB_DATABASE"] = "sweep"
 		env["SESSION_TTL"] = "2s" // nothing here needs a session alive
 		sweepers := []*gatehouse{start(t, env), start(t, env), start(t, env)}
-		st := openShared(t, addr, "sweep")
+		st := openShared(t, uri, "sweep")
 		signIn(t, sweepers[0], "register", "sam")
 		created := 1
 		for _, g := range sweepers {

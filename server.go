@@ -59,7 +59,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serveDatabase(ctx, cfg, rest[1:], log)
 	}
 
-	db, err := openDatabase(ctx, cfg, log)
+	var db *database
+	if len(rest) > 0 {
+		if err := checkCommand(rest); err != nil {
+			return err
+		}
+		var remote users
+		db, remote, err = openForCommand(ctx, cfg, log)
+		if remote != nil {
+			return runCommand(ctx, remote, rest, stdin, stdout)
+		}
+	} else {
+		db, err = openDatabase(ctx, cfg, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -91,6 +103,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 {
 		return runCommand(ctx, svc, rest, stdin, stdout)
 	}
+	if db.engine != nil {
+		stop, err := serveAdmin(db.engine, svc, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serve(ctx, cfg, log, svc, db.store, m)
 }
 
@@ -117,12 +136,13 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 			return nil, err
 		}
 		db.engine, uri = e, e.URI()
-		log.Info("database: embedded FerretDB (SQLite)", "dir", cfg.dataDir, "database", cfg.mongoDB)
+		log.Info("database: embedded FerretDB (SQLite), in process only", "dir", e.Dir(), "database", cfg.mongoDB)
 	} else {
 		log.Info("database: MongoDB from MONGODB_URI", "database", cfg.mongoDB)
 	}
 	opts := storage.Options{Timeout: cfg.dbTimeout}
 	if db.engine != nil {
+		// In process, through the relay: the engine has no port.
 		opts.Dialer = db.engine.Dialer()
 		// Each connection to the embedded engine holds SQLite connections
 		// with page caches of their own, outside the Go heap; 8 keep both

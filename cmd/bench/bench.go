@@ -62,7 +62,7 @@ func start(ctx context.Context, cfg *settings, log io.Writer) (_ *bench, err err
 	b.uri = cfg.mongoURI
 	if b.uri == "" {
 		b.data = filepath.Join(b.tmp, "data")
-		b.engine, b.uri, err = startChild(ctx, "engine", b.bin, []string{"db", "-addr", "127.0.0.1:0"},
+		b.engine, b.uri, err = startChild(ctx, "engine", b.bin, []string{"db"},
 			map[string]string{"DATA_DIR": b.data}, filepath.Join(b.tmp, "engine.log"),
 			"embedded database listening", "uri")
 		if err != nil {
@@ -97,8 +97,8 @@ func (b *bench) useDatabase(ctx context.Context, db string) error {
 // oneProcess stops the standalone engine and the server, and starts
 // gatehouse the way `go run .` runs it: one process with its engine inside,
 // here on the standalone engine's files. The bench cannot reach that
-// engine (its port is internal), so it counts no database commands from
-// then on.
+// engine (it has no socket: the server's driver reaches it in process),
+// so it counts no database commands from then on.
 func (b *bench) oneProcess(ctx context.Context, db string) error {
 	b.stopServer()
 	if b.raw != nil {

@@ -6,7 +6,8 @@
 //	go run ./cmd/bench -h       the flags
 //
 // It builds gatehouse once and runs it as child processes on loopback: the
-// embedded database alone (gatehouse db, in a fresh temporary directory),
+// embedded database alone (gatehouse db, on its socket in a fresh temporary
+// directory),
 // or the MongoDB of MONGODB_URI when set, and the server on a free port. It
 // seeds users and sessions directly through the storage package, then
 // drives real GraphQL requests over keep-alive HTTP and compares them with

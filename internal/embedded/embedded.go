@@ -3,6 +3,14 @@
 // for development and small deployments; production points MONGODB_URI at
 // MongoDB instead.
 //
+// The engine is private to the process: it holds DATA_DIR's lock (see
+// internal/datadir), listens only on a unix socket in the owner-only
+// DATA_DIR, never on TCP, and every client reaches it through one
+// [wirelock.Relay], which serialises the writes to each document (FerretDB
+// v1's updates are not atomic): the process's own driver through
+// [Server.Dialer], other local processes through [Server.Serve] on a
+// socket of [Server.Listen].
+//
 // The package also repairs one performance trap of FerretDB v1 on SQLite: its
 // own _id index is built on an expression (_ferretdb_sjson->"_id") that differs
 // from the one its queries use (_ferretdb_sjson->'$._id'), so every
@@ -23,48 +31,65 @@ import (
 	"strings"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
-
-	"gatehouse/internal/wirelock"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
+
+	"gatehouse/internal/datadir"
+	"gatehouse/internal/wirelock"
 )
 
 // idExpr is the SQL expression FerretDB's SQLite backend filters on when a
 // query is exactly {_id: <string or ObjectID>}.
 const idExpr = `_ferretdb_sjson->'$._id'`
 
+// engineSocket is the name of FerretDB's own socket in DATA_DIR; only the
+// relay connects to it.
+const engineSocket = "ferretdb.sock"
+
+// inProcessURI is the connection string of a driver whose dialer is the
+// relay: its host names nothing.
+const inProcessURI = "mongodb://embedded/"
+
+// SocketURI returns the connection string of the unix socket at path (the
+// path, percent-encoded, is the host), for the clients of a socket that
+// Serve serves. The path must end in ".sock" and fit in a socket address
+// (datadir.MaxSocketPath).
+func SocketURI(path string) string { return "mongodb://" + url.PathEscape(path) + "/" }
+
 var errNoCollections = errors.New("embedded: no collections yet")
 
-// Server is a running embedded FerretDB.
+// Server is a running embedded FerretDB and the relay in front of it.
 type Server struct {
-	dir    string
-	uri    string
+	dir    *datadir.Dir
 	relay  *wirelock.Relay
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// Start starts FerretDB with its SQLite files in dir, listening on a random
-// loopback port. Logs at error level and above go to logger (nil discards).
-// Close must be called to stop it.
-func Start(dir string, logger *slog.Logger) (*Server, error) {
-	return StartOn(dir, "127.0.0.1:0", logger)
-}
-
-// StartOn is Start with the listen address chosen by the caller.
-func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("embedded: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("embedded: data dir: %w", err)
-	}
+// Start takes data directory dir for this process (datadir.Open: owner-only,
+// locked; an *datadir.InUseError while another process holds it) and starts
+// FerretDB with its SQLite files there, listening on a unix socket in it.
+// Logs at error level and above go to logger (nil discards), and so do the
+// warnings of the modes fixed in dir. Close must be called to stop it.
+func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	d, err := datadir.Open(dir, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+	addr, err := d.SocketAddr(engineSocket)
+	if err != nil {
+		return nil, err
+	}
 	// FerretDB v1 does not release its backend when it cannot listen, so
-	// find out first whether the address is free.
-	ln, err := net.Listen("tcp", addr)
+	// find out first whether it can (closing the listener removes it).
+	ln, err := net.Listen("unix", addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: listen: %w", err)
 	}
@@ -74,9 +99,9 @@ func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
 	logger = slog.New(levelFilter{logger.Handler(), slog.LevelError})
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Listener:  ferretdb.ListenerConfig{Unix: addr},
 		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/"}).String(),
+		SQLiteURL: (&url.URL{Scheme: "file", Opaque: d.Path() + "/"}).String(),
 		Logger:    logger,
 	})
 	if err != nil {
@@ -84,34 +109,50 @@ func StartOn(dir, addr string, logger *slog.Logger) (*Server, error) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{dir: dir, cancel: cancel, done: make(chan struct{})}
+	s := &Server{dir: d, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		_ = f.Run(ctx) // always nil; returns once ctx is cancelled
 	}()
 	// MongoDBURI blocks until the listener is bound.
-	s.uri = f.MongoDBURI()
-	host := strings.TrimSuffix(strings.TrimPrefix(s.uri, "mongodb://"), "/")
-	s.relay = wirelock.New(func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", host)
-	})
+	_ = f.MongoDBURI()
+	if err := os.Chmod(addr, 0o600); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	s.relay = wirelock.New(func(ctx context.Context) (net.Conn, error) { return d.Dial(ctx, engineSocket) })
 	return s, nil
 }
 
-// URI returns the mongodb:// URI clients use to reach the server.
-func (s *Server) URI() string { return s.uri }
+// URI returns the connection string of the process's own driver, whose
+// dialer is Dialer: its host names nothing (the engine has no port).
+func (s *Server) URI() string { return inProcessURI }
 
 // Dialer returns the in-process way to the engine that makes its
 // single-document writes atomic (see package wirelock): give it to the
 // driver, with any host in the URI.
 func (s *Server) Dialer() *wirelock.Relay { return s.relay }
 
-// Close stops the server, closes its connections and its SQLite files.
+// Listen listens on a unix socket named name in the data directory,
+// reachable by its owner only, for Serve or for an administration API.
+func (s *Server) Listen(name string) (net.Listener, error) { return s.dir.Listen(name) }
+
+// Serve relays the connections ln accepts to the engine until ln is
+// closed.
+func (s *Server) Serve(ln net.Listener) error { return s.relay.Serve(ln) }
+
+// Dir returns the data directory's absolute path.
+func (s *Server) Dir() string { return s.dir.Path() }
+
+// Close closes every client connection, stops the engine, closes its
+// SQLite files and releases the data directory.
 func (s *Server) Close() {
-	_ = s.relay.Close()
+	if s.relay != nil {
+		_ = s.relay.Close()
+	}
 	s.cancel()
 	<-s.done
+	s.dir.Close()
 }
 
 // IndexIDs makes {_id: x} look-ups on every collection of database db use an
@@ -142,7 +183,7 @@ func (s *Server) IndexIDs(ctx context.Context, db string) error {
 // collections. A standalone engine (gatehouse db) calls it periodically,
 // since its clients create databases and collections on their own.
 func (s *Server) IndexAll(ctx context.Context) error {
-	files, err := filepath.Glob(filepath.Join(s.dir, "*.sqlite"))
+	files, err := filepath.Glob(filepath.Join(s.dir.Path(), "*.sqlite"))
 	if err != nil {
 		return fmt.Errorf("embedded: %w", err)
 	}
@@ -193,7 +234,7 @@ func (s *Server) QueryPlan(ctx context.Context, db, coll string) (string, error)
 }
 
 func (s *Server) open(db string) (*sql.DB, error) {
-	file := filepath.Join(s.dir, db+".sqlite")
+	file := filepath.Join(s.dir.Path(), db+".sqlite")
 	if _, err := os.Stat(file); err != nil {
 		return nil, fmt.Errorf("embedded: database %s: %w", db, err)
 	}

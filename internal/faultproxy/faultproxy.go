@@ -16,13 +16,15 @@ import (
 	"time"
 )
 
-// Proxy forwards TCP connections from its own loopback address to a target.
+// Proxy forwards TCP connections from its own loopback address to a target
+// (a TCP address, or a unix socket such as `gatehouse db`'s).
 // It is safe for concurrent use.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	done   chan struct{} // closed by Close
-	wg     sync.WaitGroup
+	ln      net.Listener
+	network string
+	target  string
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	delay time.Duration
@@ -48,13 +50,13 @@ func (l *link) close() {
 }
 
 // Start listens on a free loopback port and forwards every connection to
-// target. Close must be called to stop it.
-func Start(target string) (*Proxy, error) {
+// target on network ("tcp" or "unix"). Close must be called to stop it.
+func Start(network, target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: %w", err)
 	}
-	p := &Proxy{ln: ln, target: target, done: make(chan struct{}), conns: map[*link]struct{}{}}
+	p := &Proxy{ln: ln, network: network, target: target, done: make(chan struct{}), conns: map[*link]struct{}{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -158,7 +160,7 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) forward(client net.Conn) {
 	defer p.wg.Done()
-	upstream, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	upstream, err := net.DialTimeout(p.network, p.target, 5*time.Second)
 	if err != nil {
 		_ = client.Close()
 		return

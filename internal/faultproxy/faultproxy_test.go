@@ -42,7 +42,7 @@ func echoServer(t *testing.T) string {
 
 func start(t *testing.T) *faultproxy.Proxy {
 	t.Helper()
-	p, err := faultproxy.Start(echoServer(t))
+	p, err := faultproxy.Start("tcp", echoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestStats(t *testing.T) {
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	target := echoServer(t)
 	before := runtime.NumGoroutine()
-	p, err := faultproxy.Start(target)
+	p, err := faultproxy.Start("tcp", target)
 	if err != nil {
 		t.Fatal(err)
 	}
