@@ -3,7 +3,7 @@
 //	go run .                    serve (embedded database in ./data)
 //	go run . user add NAME      create a user, password from stdin
 //	go run . user passwd NAME   set a user's password, ending its sessions
-//	go run . db [-addr A]       serve only the embedded database, for several instances
+//	go run . db                 serve only the embedded database (on its socket), for several instances
 //	go run . -h                 list settings (environment variables and flags)
 package main
 

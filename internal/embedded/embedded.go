@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
@@ -54,6 +55,10 @@ const inProcessURI = "mongodb://embedded/"
 // Serve serves. The path must end in ".sock" and fit in a socket address
 // (datadir.MaxSocketPath).
 func SocketURI(path string) string { return "mongodb://" + url.PathEscape(path) + "/" }
+
+// newMu serialises ferretdb.New, which writes a package variable (its
+// version's Package): two engines of one process (tests) start in turn.
+var newMu sync.Mutex
 
 var errNoCollections = errors.New("embedded: no collections yet")
 
@@ -98,12 +103,14 @@ func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 	// lower levels; only its own failures interest us.
 	logger = slog.New(levelFilter{logger.Handler(), slog.LevelError})
 
+	newMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: addr},
 		Handler:   "sqlite",
 		SQLiteURL: (&url.URL{Scheme: "file", Opaque: d.Path() + "/"}).String(),
 		Logger:    logger,
 	})
+	newMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("embedded: start ferretdb: %w", err)
 	}
