@@ -132,6 +132,7 @@ func serveAdmin(e *embedded.Server, svc *auth.Service, log *slog.Logger) (stop f
 			return
 		}
 		command := r.PathValue("command")
+		var err error
 		switch command {
 		case "add":
 			err = svc.CreateUser(r.Context(), req.Name, req.Password)
