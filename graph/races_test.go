@@ -103,23 +103,24 @@ func TestAttackConcurrentGuessesFromOneClient(t *testing.T) {
 func TestAttackRegisterIsThrottled(t *testing.T) {
 	e := newPatientEnv(t, fromProxy)
 	limit := auth.DefaultThrottle.RegisterLimit
+	e.clientAt("203.0.113.4").register(t, "taken", pw)
 	codes := burst(3*limit, func(i int) (*response, error) {
 		return e.clientAt("203.0.113.5").call(registerQuery, map[string]any{"u": fmt.Sprint("newbie", i), "p": pw})
 	})
 	if codes[""] != limit || codes["TOO_MANY_REQUESTS"] != 2*limit {
 		t.Errorf("%d concurrent registrations from one client answered %v: want %d created, the rest TOO_MANY_REQUESTS", 3*limit, codes, limit)
 	}
-	if n, _ := e.store.CountUsers(context.Background()); n != int64(limit) {
-		t.Errorf("%d users stored, want %d", n, limit)
+	if n, _ := e.store.CountUsers(context.Background()); n != int64(limit)+1 {
+		t.Errorf("%d users stored, want %d", n, limit+1)
 	}
 	// Locked out of logins: no registrations either, not even of a free name.
 	for i := range auth.DefaultThrottle.IPLimit {
 		e.clientAt("203.0.113.6").do(t, loginQuery, map[string]any{"u": fmt.Sprint("nobody", i), "p": "a wrong password"})
 	}
-	if got := e.clientAt("203.0.113.6").do(t, registerQuery, map[string]any{"u": "newbie0", "p": pw}).code(t); got != "TOO_MANY_REQUESTS" {
+	if got := e.clientAt("203.0.113.6").do(t, registerQuery, map[string]any{"u": "taken", "p": pw}).code(t); got != "TOO_MANY_REQUESTS" {
 		t.Errorf("register of a taken name from a locked-out client: %q, want TOO_MANY_REQUESTS", got)
 	}
-	if got := e.clientAt("203.0.113.7").do(t, registerQuery, map[string]any{"u": "newbie0", "p": pw}).code(t); got != "BAD_USER_INPUT" {
+	if got := e.clientAt("203.0.113.7").do(t, registerQuery, map[string]any{"u": "taken", "p": pw}).code(t); got != "BAD_USER_INPUT" {
 		t.Errorf("register of a taken name from a fresh client: %q, want BAD_USER_INPUT", got)
 	}
 }
