@@ -12,10 +12,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/rs/cors"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"gatehouse/auth"
 )
@@ -45,7 +43,6 @@ type Options struct {
 // Request limits.
 const (
 	maxBodyBytes = 64 << 10
-	queryCache   = 1000
 )
 
 // NewHandler returns gatehouse's whole HTTP API:
@@ -75,7 +72,8 @@ func NewHandler(cfg Options) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](queryCache))
+	docs := newQueryCache(cfg.Limits.Tokens)
+	srv.SetQueryCache(docs)
 	srv.SetParserTokenLimit(cfg.Limits.Tokens)
 	if cfg.NoIntrospection {
 		srv.SetDisableSuggestion(true)
@@ -83,8 +81,9 @@ func NewHandler(cfg Options) http.Handler {
 	} else {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](queryCache)})
-	srv.Use(operationLimits{cfg.Limits})
+	srv.Use(documentLimits{cfg.Limits, docs}) // before APQ, which caches what passes
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
+	srv.Use(operationLimits{})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))
 	srv.Use(operationName{})
 	srv.SetErrorPresenter(presentError(cfg.Logger))

@@ -5,39 +5,249 @@ import (
 	"fmt"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"gatehouse/graph/model"
 )
 
-// Limits bound what one GraphQL operation may ask for. The defaults let
-// the playground, Apollo Client's queries and full schema introspection
-// through with room to spare.
+// Limits bound what one GraphQL document may ask for, and so what it
+// costs to parse, validate and run. All but Complexity are checked before
+// gqlparser validates the document, whose cost they bound: validation is
+// quadratic in the worst case. They count the whole document, every
+// operation and fragment definition, as validation walks it. The defaults
+// let the playground, Apollo Client's queries and full schema
+// introspection (184 tokens, 489 selections) through with room to spare.
 type Limits struct {
+	// Tokens is the most tokens a document may have, comments included:
+	// it bounds the work of parsing.
+	Tokens int
 	// Depth is the deepest field nesting allowed.
 	Depth int
-	// Fields is the most field selections allowed, fragments expanded.
-	Fields int
-	// Aliases is the most aliased fields allowed.
+	// Selections is the most fields, fragment spreads and inline
+	// fragments allowed, fragments expanded, so that a fragment bomb or
+	// cycle stops at the limit. Fragment definitions count on their own
+	// as well as where they are spread: validation walks them both ways.
+	Selections int
+	// Aliases is the most aliased fields allowed. Introspection fields
+	// (__schema, __type and all under them) may not be aliased at all:
+	// one full introspection is the costliest answer gatehouse gives, and
+	// aliases would repeat it.
 	Aliases int
+	// Overlaps is the most pairs of fields with one response name in one
+	// selection set (fragments merged into it), and of fragment spreads
+	// merged into one selection set. Validation compares every such pair,
+	// which is what made it quadratic.
+	Overlaps int
 	// Complexity is gqlgen's complexity limit (one per field, lists
-	// multiplied by their page size).
+	// multiplied by their page size), checked after validation.
 	Complexity int
-	// Tokens is the parser's token limit.
-	Tokens int
 }
 
 // DefaultLimits are used where Options.Limits is zero.
-var DefaultLimits = Limits{Depth: 15, Fields: 500, Aliases: 30, Complexity: 1500, Tokens: 5000}
+var DefaultLimits = Limits{Tokens: 1000, Depth: 15, Selections: 1000, Aliases: 30, Overlaps: 200, Complexity: 1500}
+
+// documentLimits refuses a document beyond Limits before gqlparser
+// validates it: it counts the tokens (no allocation), parses, and walks the
+// document, stopping at the first limit passed. gqlgen then parses the
+// document again (it has no hook between parsing and validation), so a
+// new document is parsed twice; a document in the parsed-query cache
+// passed before and is neither. It runs before APQ, so that the APQ cache
+// only keeps query texts that passed.
+type documentLimits struct {
+	Limits
+	cache *queryCache
+}
+
+var (
+	_ graphql.HandlerExtension          = documentLimits{}
+	_ graphql.OperationParameterMutator = documentLimits{}
+)
+
+func (documentLimits) ExtensionName() string                   { return "DocumentLimits" }
+func (documentLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l documentLimits) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if p.Query == "" {
+		return nil
+	}
+	if _, ok := l.cache.Get(ctx, p.Query); ok {
+		return nil
+	}
+	// Counting tokens costs no allocation, parsing a few per token; and a
+	// token takes at least a byte.
+	if len(p.Query) > l.Tokens && countTokens(p.Query, l.Tokens) > l.Tokens {
+		return coded(errcode.ParseFailed, fmt.Sprintf("exceeded token limit of %d", l.Tokens))
+	}
+	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: p.Query}, l.Tokens)
+	if err != nil { // as gqlgen reports it, which would parse it again
+		gerr := gqlerror.WrapIfUnwrapped(err)
+		errcode.Set(gerr, errcode.ParseFailed)
+		return gerr
+	}
+	return l.check(doc)
+}
+
+// check walks doc as validation will and refuses it at the first limit
+// passed.
+func (l Limits) check(doc *ast.QueryDocument) *gqlerror.Error {
+	w := docWalker{limits: l, fragments: fragmentsByName(doc), tree: newRespTree()}
+	for _, op := range doc.Operations {
+		w.walk(op.SelectionSet, w.tree.add(), 1, false)
+	}
+	// Validation walks every fragment definition on its own too; aliases
+	// count once, where operations use them.
+	w.inFragment = true
+	for _, f := range doc.Fragments {
+		w.walk(f.SelectionSet, w.tree.add(), 1, false)
+	}
+	switch {
+	case w.tooDeep:
+		return coded(model.CodeDepthLimitExceeded, fmt.Sprintf("document nests fields deeper than %d levels", l.Depth))
+	case w.selections > l.Selections:
+		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("document has more than %d selections (fields, fragment spreads, inline fragments; fragments expanded)", l.Selections))
+	case w.aliases > l.Aliases:
+		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("document uses more than %d aliases", l.Aliases))
+	case w.introspectionAlias:
+		return coded(model.CodeFieldLimitExceeded, "introspection fields (__schema, __type and those under them) may not be aliased")
+	case w.overlaps > l.Overlaps:
+		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("document has more than %d pairs of fields with one response name, or of fragment spreads, in one selection set", l.Overlaps))
+	}
+	return nil
+}
+
+// fragmentsByName indexes doc's fragments, the first of a name as
+// validation does; Fragments.ForName is a linear search.
+func fragmentsByName(doc *ast.QueryDocument) map[string]*ast.FragmentDefinition {
+	m := make(map[string]*ast.FragmentDefinition, len(doc.Fragments))
+	for _, f := range doc.Fragments {
+		if _, ok := m[f.Name]; !ok {
+			m[f.Name] = f
+		}
+	}
+	return m
+}
+
+// docWalker counts what validation will walk.
+type docWalker struct {
+	limits     Limits
+	fragments  map[string]*ast.FragmentDefinition
+	tree       *respTree
+	selections int
+	aliases    int
+	overlaps   int
+	tooDeep    bool
+	// introspectionAlias is set by an aliased introspection field.
+	introspectionAlias bool
+	// inFragment is set while fragment definitions are walked on their own.
+	inFragment bool
+}
+
+func (w *docWalker) over() bool {
+	l := w.limits
+	return w.tooDeep || w.selections > l.Selections || w.aliases > l.Aliases || w.overlaps > l.Overlaps || w.introspectionAlias
+}
+
+// walk visits set, the selection set of node, fragments expanded, and
+// stops as soon as a limit is passed, so that a fragment bomb or cycle
+// costs no more than the limit. introspection says set is under an
+// introspection field.
+func (w *docWalker) walk(set ast.SelectionSet, node, depth int, introspection bool) {
+	for _, sel := range set {
+		if w.over() {
+			return
+		}
+		w.selections++
+		switch s := sel.(type) {
+		case *ast.Field:
+			if depth > w.limits.Depth {
+				w.tooDeep = true
+				return
+			}
+			in := introspection || s.Name == "__schema" || s.Name == "__type"
+			if s.Alias != s.Name && !w.inFragment {
+				w.aliases++
+				w.introspectionAlias = w.introspectionAlias || in
+			}
+			c := w.tree.child(node, s.Alias)
+			w.overlaps += w.tree.fields[c]
+			w.tree.fields[c]++
+			w.walk(s.SelectionSet, c, depth+1, in)
+		case *ast.InlineFragment:
+			w.walk(s.SelectionSet, node, depth, introspection)
+		case *ast.FragmentSpread:
+			w.overlaps += w.tree.spreads[node]
+			w.tree.spreads[node]++
+			if f := w.fragments[s.Name]; f != nil {
+				w.walk(f.SelectionSet, node, depth, introspection)
+			}
+		}
+	}
+}
+
+// respTree is the response of an operation or fragment as validation
+// merges it: fields with one response name in one selection set
+// (fragments and inline fragments included) merge into one node, and
+// their sub-selections merge in turn. Validation compares every two
+// fields of a node, and every two fragment spreads in its selection set.
+type respTree struct {
+	ids     map[respKey]int // the node of each response name in each node
+	fields  []int           // fields merged into each node
+	spreads []int           // fragment spreads in each node's selection set
+}
+
+type respKey struct {
+	parent int
+	name   string
+}
+
+func newRespTree() *respTree { return &respTree{ids: make(map[respKey]int)} }
+
+// add adds a node: the root of an operation or fragment definition.
+func (t *respTree) add() int {
+	t.fields = append(t.fields, 0)
+	t.spreads = append(t.spreads, 0)
+	return len(t.fields) - 1
+}
+
+// child returns the node of name in parent's selection set.
+func (t *respTree) child(parent int, name string) int {
+	k := respKey{parent, name}
+	id, ok := t.ids[k]
+	if !ok {
+		id = t.add()
+		t.ids[k] = id
+	}
+	return id
+}
+
+// countTokens counts query's tokens as the parser does, comments
+// included, up to max+1.
+func countTokens(query string, max int) int {
+	l := lexer.New(&ast.Source{Input: query})
+	n := 0
+	for n <= max {
+		tok, err := l.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			break
+		}
+		n++
+	}
+	return n
+}
 
 // credentialFields are the fields that run bcrypt. One of them per
 // operation, so aliases cannot multiply password guesses.
 var credentialFields = map[string]bool{"login": true, "register": true, "changePassword": true}
 
-// operationLimits refuses operations beyond Limits, and operations with
-// more than one credential field, before any resolver runs.
-type operationLimits struct{ Limits }
+// operationLimits refuses, after validation, an operation with more than
+// one credential field or with an argument literal that does not convert,
+// before any resolver runs. The document's size was checked by
+// documentLimits.
+type operationLimits struct{}
 
 var (
 	_ graphql.HandlerExtension        = operationLimits{}
@@ -47,73 +257,56 @@ var (
 func (operationLimits) ExtensionName() string                   { return "OperationLimits" }
 func (operationLimits) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (l operationLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+func (operationLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	op := oc.Operation
 	if op == nil {
 		return nil
 	}
-	w := walker{doc: oc.Doc, vars: oc.Variables, limits: l.Limits}
-	w.walk(op.SelectionSet, 1, true)
+	w := walker{fragments: fragmentsByName(oc.Doc), vars: oc.Variables}
+	w.walk(op.SelectionSet, true)
 	switch {
 	case w.badValue != nil:
 		return coded(model.CodeBadUserInput, "invalid argument value: "+w.badValue.Error())
 	case w.credentials > 1:
 		return coded(model.CodeBadUserInput, "at most one login, register or changePassword may run per request")
-	case w.tooDeep:
-		return coded(model.CodeDepthLimitExceeded, fmt.Sprintf("operation is nested deeper than %d levels", l.Depth))
-	case w.fields > l.Fields:
-		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("operation selects more than %d fields", l.Fields))
-	case w.aliases > l.Aliases:
-		return coded(model.CodeFieldLimitExceeded, fmt.Sprintf("operation uses more than %d aliases", l.Aliases))
 	}
 	return nil
 }
 
 type walker struct {
-	doc     *ast.QueryDocument
-	vars    map[string]any
-	limits  Limits
-	fields  int
-	aliases int
+	fragments map[string]*ast.FragmentDefinition
+	vars      map[string]any
 	// credentials counts credential fields at the root.
 	credentials int
-	tooDeep     bool
 	// badValue is the first argument literal that does not convert (such
 	// as 1e999); gqlgen would panic on it later.
 	badValue error
 }
 
-// walk visits the selections, fragments expanded, and stops as soon as a
-// limit is passed, so a fragment bomb costs no more than the limit.
-func (w *walker) walk(set ast.SelectionSet, depth int, root bool) {
+// walk visits the selections, fragments expanded; validation has refused
+// fragment cycles, and documentLimits bounded the expansion.
+func (w *walker) walk(set ast.SelectionSet, root bool) {
 	for _, sel := range set {
-		if w.fields > w.limits.Fields || w.tooDeep || w.badValue != nil {
+		if w.badValue != nil {
 			return
 		}
 		switch s := sel.(type) {
 		case *ast.Field:
-			w.fields++
-			if s.Alias != "" && s.Alias != s.Name {
-				w.aliases++
-			}
 			if root && credentialFields[s.Name] {
 				w.credentials++
 			}
 			for _, a := range s.Arguments {
-				if _, err := a.Value.Value(w.vars); err != nil && w.badValue == nil {
+				if _, err := a.Value.Value(w.vars); err != nil {
 					w.badValue = err
+					return
 				}
 			}
-			if depth > w.limits.Depth {
-				w.tooDeep = true
-				return
-			}
-			w.walk(s.SelectionSet, depth+1, false)
+			w.walk(s.SelectionSet, false)
 		case *ast.InlineFragment:
-			w.walk(s.SelectionSet, depth, root)
+			w.walk(s.SelectionSet, root)
 		case *ast.FragmentSpread:
-			if f := w.doc.Fragments.ForName(s.Name); f != nil {
-				w.walk(f.SelectionSet, depth, root)
+			if f := w.fragments[s.Name]; f != nil {
+				w.walk(f.SelectionSet, root)
 			}
 		}
 	}

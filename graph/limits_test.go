@@ -1,7 +1,13 @@
 package graph_test
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -39,6 +45,8 @@ func TestAttackExpensiveQueries(t *testing.T) {
 		{"aliased to death", aliased.String(), "FIELD_LIMIT_EXCEEDED"},
 		{"fragment bomb", bomb, "FIELD_LIMIT_EXCEEDED"},
 		{"too many tokens", huge.String(), "GRAPHQL_PARSE_FAILED"},
+		{"same-named fields", "{ me { " + strings.Repeat("id ", 25) + "} }", "FIELD_LIMIT_EXCEEDED"},
+		{"fragment cycle", `{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }`, "FIELD_LIMIT_EXCEEDED"},
 		{"page too big", `{ a: sessions(first: 100) { id user { id username createdAt } data createdAt lastSeenAt expiresAt current } b: sessions(first: 100) { id user { id username } data createdAt } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 	} {
 		r := c.do(t, tc.query, nil)
@@ -65,4 +73,70 @@ func TestIntrospectionCanBeTurnedOff(t *testing.T) {
 	}
 	var out struct{ Me *model.User }
 	e.client().ok(t, `{ me { id } }`, nil, &out) // ordinary queries still work
+}
+
+// The document limits, on a server with small ones: each refuses what it
+// should, with its code and before validation, counting every operation
+// and fragment definition of the document as validation walks them.
+func TestDocumentLimits(t *testing.T) {
+	t.Parallel()
+	small := graph.Limits{Tokens: 60, Depth: 4, Selections: 12, Aliases: 2, Overlaps: 3, Complexity: 100}
+	e := newEnv(t, func(_ *auth.Config, o *graph.Options) { o.Limits = small })
+	c := e.client()
+	for _, tc := range []struct{ name, query, code string }{
+		{"within every limit", `{ a: me { id } b: me { id } }`, ""},
+		{"tokens", "{ me { " + strings.Repeat("id ", 60) + "} }", "GRAPHQL_PARSE_FAILED"},
+		{"tokens, comments included", "{ me { id } }" + strings.Repeat("\n#", 60), "GRAPHQL_PARSE_FAILED"},
+		{"depth", `{ __schema { types { fields { type { name } } } } }`, "DEPTH_LIMIT_EXCEEDED"},
+		{"depth through a fragment", `{ __schema { ...S } } fragment S on __Schema { types { fields { type { name } } } }`, "DEPTH_LIMIT_EXCEEDED"},
+		{"selections", `{ me { id username createdAt } session { id createdAt expiresAt lastSeenAt current } sessions { id current } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"selections of every operation", `query A { me { id username createdAt } session { id } } query B { me { id username createdAt } session { id current } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"selections of an unused fragment", `{ me { id } } fragment U on Query { me { id username createdAt } session { id createdAt expiresAt lastSeenAt current } sessions { id } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"aliases", `{ a: me { id } b: me { id } c: me { id } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"aliases in a fragment count where used", `{ ...F } fragment F on Query { a: me { id } b: me { id } }`, ""},
+		{"an aliased introspection field", `{ s: __schema { queryType { name } } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"an alias under introspection", `{ __schema { ...S } } fragment S on __Schema { q: queryType { name } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"introspection", `{ __schema { queryType { name } } __type(name: "User") { name } }`, ""},
+		{"same-named fields", `{ me { id } me { id } me { id } }`, "FIELD_LIMIT_EXCEEDED"},
+		{"repeated fragment spreads", `{ ...A ...A ...A } fragment A on Query { __typename }`, "FIELD_LIMIT_EXCEEDED"},
+		{"fragment cycle", `{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }`, "FIELD_LIMIT_EXCEEDED"},
+	} {
+		r := c.do(t, tc.query, nil)
+		got := ""
+		if len(r.Errors) > 0 {
+			got = r.code(t)
+		}
+		if got != tc.code {
+			t.Errorf("%s: code %q (%+v), want %q", tc.name, got, r.Errors, tc.code)
+		}
+	}
+
+	// The same over GET.
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/query?query="+url.QueryEscape(`{ me { id } me { id } me { id } }`), nil)
+	if r := c.send(t, req); r.code(t) != "FIELD_LIMIT_EXCEEDED" {
+		t.Errorf("GET: %+v", r.Errors)
+	}
+}
+
+// A query text that the limits refuse is not kept for APQ: its hash alone
+// finds nothing afterwards.
+func TestAPQKeepsNoRefusedQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	q := "{ me { " + strings.Repeat("id ", 300) + "} }"
+	sum := sha256.Sum256([]byte(q))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	send := func(body map[string]any) *response {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/query", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		return c.send(t, req)
+	}
+	if r := send(map[string]any{"query": q, "extensions": ext}); r.code(t) != "FIELD_LIMIT_EXCEEDED" {
+		t.Errorf("query with its hash: %+v", r.Errors)
+	}
+	if r := send(map[string]any{"extensions": ext}); r.code(t) != "PERSISTED_QUERY_NOT_FOUND" {
+		t.Errorf("hash alone after a refusal: %+v", r.Errors)
+	}
 }
