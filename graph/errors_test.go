@@ -277,6 +277,7 @@ func TestEveryRefusalHasACode(t *testing.T) {
 		{name: "POST without Content-Type", method: "POST", path: "/query", body: gql("{ me { id } }"), status: 415, code: badRequest},
 		{name: "POST form", method: "POST", path: "/query", ct: "application/x-www-form-urlencoded", body: "query=x", status: 415, code: badRequest},
 		{name: "body over 64 KiB", method: "POST", path: "/query", ct: ctJSON, body: big, status: 413, code: badRequest},
+		{name: "body over 10,000 JSON values", method: "POST", path: "/query", ct: ctJSON, body: `{"query":"{ me { id } }","variables":{"x":[` + strings.Repeat("1,", 10000) + `1]}}`, status: 413, code: badRequest},
 		{name: "PUT", method: "PUT", path: "/query", ct: ctJSON, body: gql("{ me { id } }"), status: 405, code: badRequest, allow: "GET, POST"},
 		{name: "DELETE", method: "DELETE", path: "/query", status: 405, code: badRequest, allow: "GET, POST"},
 		{name: "GET mutation", method: "GET", path: get("query=" + q("mutation { deleteSession }")), status: 405, code: badRequest, allow: "POST"},
