@@ -53,7 +53,7 @@ type handlerEnv struct {
 	token string
 }
 
-func newHandlerEnv(b *testing.B) *handlerEnv {
+func newHandlerEnv(b testing.TB) *handlerEnv {
 	b.Helper()
 	st := dbtest.Open(b)
 	log := slog.New(slog.DiscardHandler)
