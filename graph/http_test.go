@@ -181,6 +181,34 @@ func TestOversizedBodyIs413(t *testing.T) {
 	}
 }
 
+// A body within 64 KiB but of more than 10,000 JSON values is refused
+// before it is decoded; commas and brackets inside strings do not count.
+func TestManyJSONValuesIs413(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client()
+	for _, tc := range []struct {
+		name   string
+		values string
+		status int
+	}{
+		{"10,001 numbers", "[" + strings.Repeat("1,", 10000) + "1]", http.StatusRequestEntityTooLarge},
+		{"10,001 empty objects", "[" + strings.Repeat("{},", 10000) + "{}]", http.StatusRequestEntityTooLarge},
+		{"9,000 numbers", "[" + strings.Repeat("1,", 9000) + "1]", http.StatusOK},
+		{"commas in a string", `"` + strings.Repeat(`,[{\",`, 8000) + `"`, http.StatusOK},
+	} {
+		body := `{"query":"{ me { id } }","variables":{"x":` + tc.values + `}}`
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/query", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		r := c.send(t, req)
+		if r.status != tc.status {
+			t.Errorf("%s: status %d %+v, want %d", tc.name, r.status, r.Errors, tc.status)
+		} else if tc.status != http.StatusOK && r.code(t) != "BAD_REQUEST" {
+			t.Errorf("%s: code %q, want BAD_REQUEST", tc.name, r.code(t))
+		}
+	}
+}
+
 func TestTrustedProxies(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
