@@ -87,7 +87,7 @@ func NewHandler(cfg Options) http.Handler {
 	} else {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(documentLimits{cfg.Limits, docs}) // before APQ, which caches what passes
+	srv.Use(documentLimits{cfg.Limits, docs, !cfg.NoIntrospection}) // before APQ, which caches what passes
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
 	srv.Use(operationLimits{})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))

@@ -33,9 +33,9 @@ type Limits struct {
 	// as well as where they are spread: validation walks them both ways.
 	Selections int
 	// Aliases is the most aliased fields allowed. Introspection fields
-	// (__schema, __type and all under them) may not be aliased at all:
-	// one full introspection is the costliest answer gatehouse gives, and
-	// aliases would repeat it.
+	// (__schema, __type and all under them) may not be aliased at all
+	// while introspection is served: one full introspection is the
+	// costliest answer gatehouse gives, and aliases would repeat it.
 	Aliases int
 	// Overlaps is the most pairs of fields with one response name in one
 	// selection set (fragments merged into it), and of fragment spreads
@@ -60,6 +60,9 @@ var DefaultLimits = Limits{Tokens: 1000, Depth: 15, Selections: 1000, Aliases: 3
 type documentLimits struct {
 	Limits
 	cache *queryCache
+	// introspection is served: its fields may not be aliased. Off,
+	// validation refuses them, and they cost nothing to run.
+	introspection bool
 }
 
 var (
@@ -93,8 +96,8 @@ func (l documentLimits) MutateOperationParameters(ctx context.Context, p *graphq
 
 // check walks doc as validation will and refuses it at the first limit
 // passed.
-func (l Limits) check(doc *ast.QueryDocument) *gqlerror.Error {
-	w := docWalker{limits: l, fragments: fragmentsByName(doc), tree: newRespTree()}
+func (l documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
+	w := docWalker{limits: l.Limits, fragments: fragmentsByName(doc), tree: newRespTree(), introspection: l.introspection}
 	for _, op := range doc.Operations {
 		w.walk(op.SelectionSet, w.tree.add(), 1, false)
 	}
@@ -140,8 +143,9 @@ type docWalker struct {
 	aliases    int
 	overlaps   int
 	tooDeep    bool
-	// introspectionAlias is set by an aliased introspection field.
-	introspectionAlias bool
+	// introspection is served, and introspectionAlias set by an aliased
+	// introspection field.
+	introspection, introspectionAlias bool
 	// inFragment is set while fragment definitions are walked on their own.
 	inFragment bool
 }
@@ -170,7 +174,7 @@ func (w *docWalker) walk(set ast.SelectionSet, node, depth int, introspection bo
 			in := introspection || s.Name == "__schema" || s.Name == "__type"
 			if s.Alias != s.Name && !w.inFragment {
 				w.aliases++
-				w.introspectionAlias = w.introspectionAlias || in
+				w.introspectionAlias = w.introspectionAlias || in && w.introspection
 			}
 			c := w.tree.child(node, s.Alias)
 			w.overlaps += w.tree.fields[c]
