@@ -77,11 +77,12 @@ func orEmpty(data string) string {
 // A user's sessions are listed in a document of their own, keyed by the
 // user's id (collection userSessions, {_id: userId, ids: [oldest, ...]}),
 // so that listing, capping and ending them are _id look-ups, whatever
-// other users hold. Writers keep the list a superset of the user's live
-// sessions: an id is added before its session is inserted and removed
-// after it is deleted. An id without a session (a login that failed
-// between the two) is harmless: readers skip it, and the next deletion of
-// the user's sessions takes it out.
+// other users hold. A session is inserted first and listed after, and
+// delisted only after it is deleted, so an id in the list always names a
+// session that exists or existed: a deletion can never delist a session
+// that is about to be inserted and leave it alive but unlisted. A session
+// not listed yet belongs to a login still in progress (which lists it
+// before it answers, and takes it back if that fails).
 
 type userSessionsDoc struct {
 	UserID string   `bson:"_id"`
@@ -93,23 +94,25 @@ type userSessionsDoc struct {
 // otherwise, which with 128 random bits means a broken random source).
 // Empty Data is stored, and set in sess, as an empty object.
 func (s *Store) CreateSession(ctx context.Context, sess *Session) ([]string, error) {
-	var list userSessionsDoc
-	err := s.userSessions.FindOneAndUpdate(ctx, byID(sess.UserID),
-		bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: sess.ID}}}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-	).Decode(&list)
-	if err != nil {
-		return nil, translate("list session", err)
-	}
 	sess.Data = orEmpty(sess.Data)
-	_, err = s.sessions.InsertOne(ctx, sessionDoc(*sess))
+	_, err := s.sessions.InsertOne(ctx, sessionDoc(*sess))
 	if mongo.IsDuplicateKeyError(err) {
 		return nil, ErrDuplicate
 	} else if err != nil {
 		return nil, translate("create session", err)
 	}
-	if err := s.fileExpiry(ctx, sess); err != nil {
-		return nil, err
+	var list userSessionsDoc
+	err = s.userSessions.FindOneAndUpdate(ctx, byID(sess.UserID),
+		bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: sess.ID}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+	).Decode(&list)
+	if err == nil {
+		err = s.fileExpiry(ctx, sess)
+	}
+	if err != nil {
+		// Unlisted, it would escape logouts everywhere: take it back.
+		_, derr := s.DeleteSession(context.WithoutCancel(ctx), sess.ID, sess.UserID)
+		return nil, errors.Join(translate("list session", err), derr)
 	}
 	return list.IDs, nil
 }
@@ -129,6 +132,12 @@ func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 		}
 		byUser[sess.UserID] = append(byUser[sess.UserID], sess.ID)
 	}
+	_, err := s.sessions.InsertMany(ctx, docs)
+	if mongo.IsDuplicateKeyError(err) {
+		return ErrDuplicate
+	} else if err != nil {
+		return translate("create sessions", err)
+	}
 	for _, u := range users {
 		_, err := s.userSessions.UpdateOne(ctx, byID(u),
 			bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: bson.D{{Key: "$each", Value: byUser[u]}}}}}},
@@ -136,12 +145,6 @@ func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 		if err != nil {
 			return translate("list sessions", err)
 		}
-	}
-	_, err := s.sessions.InsertMany(ctx, docs)
-	if mongo.IsDuplicateKeyError(err) {
-		return ErrDuplicate
-	} else if err != nil {
-		return translate("create sessions", err)
 	}
 	return s.fileExpiries(ctx, sessions)
 }
@@ -221,7 +224,8 @@ func (s *Store) DeleteSession(ctx context.Context, id, userID string) (bool, err
 }
 
 // SessionIDsOfUser returns the ids of user userID's sessions, oldest first.
-// It may include ids whose session is gone.
+// It may include ids whose session is gone (deleted by a process that
+// stopped before it delisted them).
 func (s *Store) SessionIDsOfUser(ctx context.Context, userID string) ([]string, error) {
 	var list userSessionsDoc
 	err := s.userSessions.FindOne(ctx, byID(userID)).Decode(&list)

@@ -572,3 +572,48 @@ func TestMigrateListsAndFilesOldSessions(t *testing.T) {
 		t.Errorf("logout everywhere after migrating: %d, %v; want 2, nil", n, err)
 	}
 }
+
+// Logins racing logouts everywhere never leave a session alive but
+// unlisted, where later logouts everywhere (and password changes) would
+// not find it.
+func TestLoginsRacingLogoutsLeaveNoSessionUnlisted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := st.DeleteSessionsOfUser(ctx, "u", ""); err != nil {
+					t.Errorf("logout everywhere %d.%d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	var logins sync.WaitGroup
+	for w := range 4 {
+		logins.Go(func() {
+			for i := range 40 {
+				if _, err := st.CreateSession(ctx, newSession(fmt.Sprint("s", w, ".", i), "u", t0.Add(time.Hour))); err != nil {
+					t.Errorf("login %d.%d: %v", w, i, err)
+				}
+			}
+		})
+	}
+	logins.Wait()
+	close(stop)
+	wg.Wait()
+	if _, err := st.DeleteSessionsOfUser(ctx, "u", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.CountSessions(ctx); n != 0 {
+		t.Errorf("%d sessions survived a logout everywhere after the race: they were alive but unlisted", n)
+	}
+}
