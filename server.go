@@ -203,7 +203,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    12 << 10, // net/http allows 4 KiB more: 16 KiB in all
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go svc.RunSweeper(ctx, cfg.sweepInterval)

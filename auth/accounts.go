@@ -189,7 +189,7 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	}
 	tok := newSecret(caller.ID)
 	if err := s.store.RotateSecret(context.WithoutCancel(ctx), caller.ID, tok.Digest()); errors.Is(err, storage.ErrNotFound) {
-		return nil, Token{}, ErrUnauthenticated // signed out meanwhile
+		return nil, Token{}, errPasswordChangedSignedOut // this session ended meanwhile
 	} else if err != nil {
 		s.log.ErrorContext(ctx, "rotate secret after a password change failed", "user", u.ID, "err", err)
 		return nil, Token{}, errPasswordChangedPartly
@@ -237,6 +237,12 @@ func (s *Service) setPassword(ctx context.Context, u *storage.User, password, ke
 	}
 	return nil
 }
+
+// errPasswordChangedSignedOut tells a client whose session ended while it
+// changed its password (a logout elsewhere, the session cap) that the
+// password did change.
+var errPasswordChangedSignedOut = &Error{Code: EIncomplete, Message: "the password was changed, " +
+	"but this session ended meanwhile: sign in again with the new password"}
 
 // errPasswordChangedPartly tells a client that its password did change,
 // although a later step failed.

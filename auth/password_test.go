@@ -402,3 +402,24 @@ func TestRehashNeverUndoesAPasswordChange(t *testing.T) {
 		}
 	}
 }
+
+// A password change whose session ends meanwhile (a logout elsewhere)
+// says the password did change, rather than "not signed in".
+func TestPasswordChangeOfAnEndedSessionSaysItChanged(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, 4)
+	sess, _, err := s.Register(ctx, "leaver", "password before", "", Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID); err != nil { // logged out elsewhere
+		t.Fatal(err)
+	}
+	_, _, err = s.ChangePassword(ctx, sess, "password before", "password after")
+	if ErrorCode(err) != EIncomplete || !strings.Contains(ErrorMessage(err), "password was changed") {
+		t.Fatalf("ChangePassword of an ended session: %v (code %q), want the password-changed answer", err, ErrorCode(err))
+	}
+	if _, _, err := s.Login(ctx, "leaver", "password after", "", Client{}); err != nil {
+		t.Errorf("the new password: %v", err)
+	}
+}

@@ -112,12 +112,17 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if cfg.BcryptWait == 0 {
 		cfg.BcryptWait = 5 * time.Second
 	}
+	start := time.Now()
 	dummy, err := HashPassword("gatehouse dummy password", cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}
 	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
+	// Hashing takes as long as comparing: so from the first request on, a
+	// wrong password answers no sooner than a comparison at the configured
+	// cost, even for users whose hash was made at a lower one.
+	s.hasher.timing.observe(cfg.BcryptCost, time.Since(start))
 	return s, nil
 }
 

@@ -140,14 +140,15 @@ func (s *Service) reserveOne(ctx context.Context, k reserved) (err error) {
 		if err != nil {
 			return err
 		}
-		if t.Pending+t.Failures <= k.limit {
+		locked := t.LockedUntil.After(s.cfg.Now()) // since checkLock read it (another instance)
+		if !locked && t.Pending+t.Failures <= k.limit {
 			return nil
 		}
 		// Over the budget: give the attempt back.
 		if err := s.store.ReleaseAttempt(ctx, k.key, false); err != nil {
 			return err
 		}
-		if t.Failures >= k.limit {
+		if locked || t.Failures >= k.limit {
 			return &ThrottledError{RetryAfter: max(time.Second, t.LockedUntil.Sub(s.cfg.Now()))}
 		}
 		// Held by checks in flight on other instances; they end within a

@@ -69,7 +69,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			// quotes a body that is not JSON whole, password and all;
 			// the client has it already.
 			if strings.HasPrefix(gerr.Message, "json request body could not be decoded") {
-				gerr.Message, _, _ = strings.Cut(gerr.Message, " body:")
+				gerr.Message = bodyDecodeMessage(gerr.Message)
 			}
 			gerr.Extensions = map[string]any{"code": model.CodeBadRequest}
 			return gerr
@@ -79,6 +79,20 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		pub.Path = gerr.Path
 		return pub
 	}
+}
+
+// bodyDecodeMessage is what a client is told of a request body that does
+// not decode: gqlgen's message quotes a body that is not JSON whole,
+// password and all, and names Go's types for a member of the wrong type.
+func bodyDecodeMessage(msg string) string {
+	for member, want := range map[string]string{
+		"query": "a string", "operationName": "a string", "variables": "an object", "extensions": "an object",
+	} {
+		if strings.Contains(msg, "Go struct field RawParams."+member+" ") {
+			return "the request body's " + member + " must be " + want
+		}
+	}
+	return "the request body is not a JSON object of a GraphQL request"
 }
 
 // refuse answers with status a request turned away before GraphQL runs,
