@@ -95,11 +95,17 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64
 		}
 		n, err := s.sweepFile(ctx, s.db.Collection(name), now)
 		deleted += n
-		if err != nil {
+		if err != nil && s.exists(ctx, name) {
 			return deleted, err
-		}
+		} // else another instance swept and dropped it meanwhile
 	}
 	return deleted, nil
+}
+
+// exists reports whether collection name exists (true if it cannot tell).
+func (s *Store) exists(ctx context.Context, name string) bool {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: name}})
+	return err != nil || len(names) > 0
 }
 
 // sweepFile deletes the expired sessions filed in coll, then coll.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -615,5 +616,41 @@ func TestLoginsRacingLogoutsLeaveNoSessionUnlisted(t *testing.T) {
 	}
 	if n, _ := st.CountSessions(ctx); n != 0 {
 		t.Errorf("%d sessions survived a logout everywhere after the race: they were alive but unlisted", n)
+	}
+}
+
+// Sweepers of several instances at once over the same files: each
+// expired session is deleted once, and none of them fails because another
+// dropped a file under it.
+func TestConcurrentSweepersOverlap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var batch []*storage.Session
+	for i := range 300 {
+		s := newSession(fmt.Sprint("x", i), fmt.Sprint("u", i%7), now.Add(-time.Duration(i%5+1)*time.Hour))
+		s.LastSeenAt = s.ExpiresAt.Add(-time.Hour)
+		batch = append(batch, s)
+	}
+	if err := st.CreateSessions(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				n, err := st.DeleteExpiredSessions(ctx, now)
+				if err != nil {
+					t.Errorf("sweep: %v", err)
+				}
+				total.Add(n)
+			}
+		})
+	}
+	wg.Wait()
+	if total.Load() != 300 {
+		t.Errorf("the sweepers deleted %d sessions in all, want 300", total.Load())
 	}
 }
