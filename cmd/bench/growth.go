@@ -5,26 +5,49 @@ import (
 	"fmt"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
+	"gatehouse/auth"
 	"gatehouse/storage"
 )
 
-// growth compares the session scenario on a database of growth-big
-// sessions with one of growth-small, each beside its raw look-up. Each
-// size has its own database and server, seeded first (big, then small),
-// so that the four measurements run back to back and see the same noise.
-// It then times one pass of the sweeper at each size.
+// growthPerUser is how many sessions each user of a growth database
+// holds: the server's default cap (MAX_SESSIONS_PER_USER), so that a
+// bigger database is more users, as it would be in production.
+const growthPerUser = 100
+
+// fewSessions is how many sessions the growth phase's own users hold: a
+// user with a few sessions among many of other users.
+const fewSessions = 3
+
+// sweepRounds is how many times the sweep is timed at each size, sizes
+// alternating: one pass is a single call, which the machine's noise moves
+// more than a load of two seconds.
+const sweepRounds = 3
+
+// growthData is one database of the growth phase and what it holds.
+type growthData struct {
+	served   serving
+	others   sessionSet      // the sessions of other users, growthPerUser each
+	lister   sessionSet      // one user's fewSessions sessions
+	keepers  []*storage.User // a user per client of deleteOtherSessions
+	kept     []string        // each keeper's bearer header: the session it keeps
+	expirers []*storage.User // the owners of the sweeps' expired sessions
+}
+
+// growth compares, on a database of growth-big sessions and one of
+// growth-small, what should not cost more with other users' data: the
+// session scenario (beside its raw look-up), the sessions of a user with a
+// few, and deleteOtherSessions of such a user. Each size has its own
+// database and server, seeded first (big, then small), so that the
+// measurements run back to back and see the same noise. It then times the
+// sweeper deleting the same number of expired sessions at each size.
 func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 	cfg := b.cfg
 	sizes := [2]int{cfg.growthSmall, cfg.growthBig}
-	var served [2]serving
-	var sets [2]sessionSet
-	defer func() { // stop the detached server; the current one stops later
-		for _, s := range served {
-			if s.server != nil && s.server != b.server {
-				prev := b.attach(s)
+	var dbs [2]growthData
+	defer func() { // close the detached stores and servers; the current ones close later
+		for _, d := range dbs {
+			if d.served.store != nil && d.served.store != b.store {
+				prev := b.attach(d.served)
 				b.stopServer()
 				b.attach(prev)
 			}
@@ -34,15 +57,10 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 		if err := b.useDatabase(ctx, fmt.Sprintf("%s_%d", growthDB, sizes[i])); err != nil {
 			return err
 		}
-		served[i] = serving{b.server, b.gql, b.store, b.db}
-		owners, err := seedUsers(ctx, b.store, "growth-user", 100, 4)
-		if err != nil {
-			return fmt.Errorf("seed growth users: %w", err)
-		}
+		dbs[i].served = serving{b.server, b.gql, b.store, b.db}
 		t0 := time.Now()
-		sets[i], err = seedSessionsBulk(ctx, b.store, owners, sizes[i], sessionTTL)
-		if err != nil {
-			return fmt.Errorf("seed growth sessions: %w", err)
+		if err := b.seedGrowth(ctx, &dbs[i], sizes[i]); err != nil {
+			return err
 		}
 		if i == 1 {
 			res.growthSeed = time.Since(t0)
@@ -55,49 +73,85 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 	}
 
 	c := cfg.growthConc
-	raws, sessions := [2]op{}, [2]op{}
+	type growthOps struct{ raw, session, list, reseed, deleteOthers op }
+	var ops [2]growthOps
 	for i := range sizes {
-		b.attach(served[i])
-		raws[i] = rawLookup(b.collection(), sets[i].ids, uniform(len(sets[i].ids)))
-		sessions[i] = b.gqlOp(sessionQuery, bearers(sets[i].tokens), sessionWant, nil)
+		d := &dbs[i]
+		b.attach(d.served)
+		ops[i] = growthOps{
+			raw:          rawLookup(b.collection(), d.others.ids, uniform(len(d.others.ids))),
+			session:      b.gqlOp(sessionQuery, bearers(d.others.tokens), sessionWant, nil),
+			list:         b.gqlOp(sessionsQuery, bearers(d.lister.tokens), sessionsWant, countIDs(fewSessions)),
+			reseed:       reseed(b.store, d.keepers),
+			deleteOthers: b.deleteOthersOp(d.kept),
+		}
 		// A new database is new SQLite connections and statements in the
 		// engine: warm them up unmeasured.
 		warm := window{warmup: cfg.span / 2, max: cfg.maxRequests}
-		for _, do := range []op{raws[i], sessions[i]} {
-			if r := drive(ctx, c, warm, do); r.errors > 0 {
+		o := ops[i]
+		for _, x := range [][2]op{{nil, o.raw}, {nil, o.session}, {nil, o.list}, {o.reseed, o.deleteOthers}} {
+			if r := drivePrepared(ctx, c, warm, x[0], x[1]); r.errors > 0 {
 				return fmt.Errorf("growth warm-up: %d errors (first: %s)", r.errors, r.firstErr)
 			}
 		}
 	}
 	for i, n := range sizes {
-		b.attach(served[i])
+		b.attach(dbs[i].served)
 		label := fmt.Sprintf("%d sessions", n)
-		raw, err := b.load(ctx, res, "growth: raw look-up, "+label, c, cfg.span, raws[i])
+		raw, err := b.load(ctx, res, "growth: raw look-up, "+label, c, cfg.span, ops[i].raw)
 		if err != nil {
 			return err
 		}
-		sess, err := b.load(ctx, res, "growth: session, "+label, c, cfg.span, sessions[i])
+		sess, err := b.load(ctx, res, "growth: session, "+label, c, cfg.span, ops[i].session)
 		if err != nil {
 			return err
 		}
 		sess.vs = ratio(sess, raw, "raw look-up")
-		res.growthRaw[i], res.growthSession[i] = raw, sess
+		list, err := b.load(ctx, res, fmt.Sprintf("growth: sessions (%d listed), %s", fewSessions, label), c, cfg.span, ops[i].list)
+		if err != nil {
+			return err
+		}
+		// Each call needs sessions to end: its client's user gets
+		// fewSessions new ones before it, outside its time. A closed loop
+		// of login and deleteOtherSessions would measure bcrypt instead.
+		del, err := b.loadPrepared(ctx, res, fmt.Sprintf("growth: deleteOtherSessions (%d), %s", fewSessions, label),
+			c, cfg.warmup, cfg.span, ops[i].reseed, ops[i].deleteOthers)
+		if err != nil {
+			return err
+		}
+		del.vs = fmt.Sprintf("%d sessions seeded before each call, untimed", fewSessions)
+		res.growthRaw[i], res.growthSession[i], res.growthList[i], res.growthDelete[i] = raw, sess, list, del
 	}
-	small, big := res.growthSession[0], res.growthSession[1]
-	big.vs += fmt.Sprintf("; %.2f× at %d", ratioOf(big.res.rate(), small.res.rate()), cfg.growthSmall)
-	rs, rb := res.growthRaw[0], res.growthRaw[1]
-	rb.vs = fmt.Sprintf("%.2f× at %d", ratioOf(rb.res.rate(), rs.res.rate()), cfg.growthSmall)
-	if big.use.db.writes > 0 {
+	for _, x := range [][2]*row{res.growthRaw, res.growthSession, res.growthList, res.growthDelete} {
+		vs := fmt.Sprintf("%.2f× at %d", ratioOf(x[1].res.rate(), x[0].res.rate()), cfg.growthSmall)
+		if x[1].vs != "" {
+			vs = x[1].vs + "; " + vs
+		}
+		x[1].vs = vs
+	}
+	if big := res.growthSession[1]; big.use.db.writes > 0 {
 		res.notes = append(res.notes, fmt.Sprintf("Seeding the big growth database took %v: some of its sessions "+
 			"were due for a touch during its measurement (%d writes).", res.growthSeed.Round(time.Second), big.use.db.writes))
 	}
-	// Time the sweeper, then drop both databases: the memory phase should
-	// not open them.
-	for i, n := range sizes {
-		b.attach(served[i])
-		if err := b.sweep(ctx, res, b.collection(), n); err != nil {
-			return err
+
+	// The sweeps are the bench's own calls: stop the servers, whose
+	// sweepers (every minute) could take the expired sessions first, and
+	// whose idle CPU would be noise.
+	for i := range dbs {
+		dbs[i].served.server.stop()
+		dbs[i].served.server = nil
+	}
+	for range sweepRounds {
+		for i, n := range sizes {
+			b.attach(dbs[i].served)
+			if err := b.sweep(ctx, res, dbs[i].expirers, n); err != nil {
+				return err
+			}
 		}
+	}
+	// Drop both databases: the memory phase should not open them.
+	for i := range dbs {
+		b.attach(dbs[i].served)
 		if err := b.store.Drop(ctx); err != nil {
 			return fmt.Errorf("drop %s: %w", b.db, err)
 		}
@@ -105,25 +159,108 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 	return nil
 }
 
-// sweep times one pass of the server's sweeper (storage's
-// DeleteExpiredSessions: a DeleteMany on expiresAt ≤ now) over n sessions,
-// none of them expired, as every SWEEP_INTERVAL would.
-func (b *bench) sweep(ctx context.Context, res *results, coll *mongo.Collection, n int) error {
-	var took time.Duration
-	var err error
-	use, merr := b.measure(ctx, func() {
-		t0 := time.Now()
-		_, err = coll.DeleteMany(ctx, bson.D{{Key: "expiresAt", Value: bson.D{{Key: "$lte", Value: time.Now()}}}})
-		took = time.Since(t0)
-	})
-	if err == nil {
-		err = merr
-	}
+// seedGrowth fills a growth database: n sessions of users with
+// growthPerUser each, then the phase's own users: one with fewSessions
+// sessions, one per deleteOtherSessions client with the session it keeps,
+// and the owners of the sweeps' expired sessions (who hold nothing else,
+// so that a sweep deletes the same at each size). Each user's sessions go
+// in with one CreateSessions call.
+func (b *bench) seedGrowth(ctx context.Context, d *growthData, n int) error {
+	cfg := b.cfg
+	owners, err := seedUsers(ctx, b.store, "growth-user", (n+growthPerUser-1)/growthPerUser, 4)
 	if err != nil {
-		return fmt.Errorf("sweep: %w", err)
+		return fmt.Errorf("seed growth users: %w", err)
 	}
-	res.sweeps = append(res.sweeps, sweepCost{sessions: n, took: took, cpuEngine: use.cpuEngine})
-	b.progress("sweep over %d sessions: %v (engine CPU %.2fs)", n, took.Round(time.Millisecond), use.cpuEngine)
+	if d.others, err = seedSessionsBulk(ctx, b.store, owners, n, sessionTTL); err != nil {
+		return fmt.Errorf("seed growth sessions: %w", err)
+	}
+	own, err := seedUsers(ctx, b.store, "growth-own", 1+cfg.growthConc, 4)
+	if err != nil {
+		return fmt.Errorf("seed growth users: %w", err)
+	}
+	if d.lister, err = seedSessionsBulk(ctx, b.store, own[:1], fewSessions, sessionTTL); err != nil {
+		return fmt.Errorf("seed growth sessions: %w", err)
+	}
+	d.keepers = own[1:]
+	kept, err := seedSessionsBulk(ctx, b.store, d.keepers, len(d.keepers), sessionTTL) // one each
+	if err != nil {
+		return fmt.Errorf("seed growth sessions: %w", err)
+	}
+	d.kept = bearers(kept.tokens)
+	d.expirers, err = seedUsers(ctx, b.store, "growth-expired", (cfg.growthExpired+growthPerUser-1)/growthPerUser, 4)
+	if err != nil {
+		return fmt.Errorf("seed growth users: %w", err)
+	}
+	return nil
+}
+
+// reseed gives client w's user fewSessions new sessions, in one
+// CreateSessions call, for its next deleteOtherSessions to end.
+func reseed(st *storage.Store, keepers []*storage.User) op {
+	return func(ctx context.Context, w, _ int) error {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		sessions := make([]*storage.Session, fewSessions)
+		for k := range sessions {
+			sessions[k] = newSession(keepers[w], auth.NewToken(), now, now.Add(sessionTTL))
+		}
+		return st.CreateSessions(ctx, sessions)
+	}
+}
+
+// deleteOthersOp sends deleteOtherSessions with client w's kept session,
+// and wants it to end exactly the fewSessions that reseed gave.
+func (b *bench) deleteOthersOp(kept []string) op {
+	gql, want := b.gql, deletedWant(fewSessions)
+	return func(ctx context.Context, w, _ int) error {
+		return gql.post(ctx, deleteOthers, kept[w], want, nil)
+	}
+}
+
+// sweep seeds growth-expired sessions that expired an hour ago (their
+// expiry file's span has ended), owned by owners, and times one pass of
+// storage's DeleteExpiredSessions, the server's sweeper, over them and the
+// live sessions of the current database; then a second pass, with nothing
+// due. live is how many sessions of other users the database holds.
+func (b *bench) sweep(ctx context.Context, res *results, owners []*storage.User, live int) error {
+	due := b.cfg.growthExpired
+	seen := time.Now().UTC().Truncate(time.Millisecond).Add(-2 * sessionTTL)
+	expired := make([]*storage.Session, due)
+	for k := range expired {
+		expired[k] = newSession(owners[k/growthPerUser], auth.NewToken(), seen, seen.Add(sessionTTL))
+	}
+	if err := b.store.CreateSessions(ctx, expired); err != nil {
+		return fmt.Errorf("seed expired sessions: %w", err)
+	}
+	if err := b.indexed(ctx); err != nil { // their expiry file is a new collection
+		return err
+	}
+	for _, due := range []int{due, 0} {
+		before, err := b.store.CountSessions(ctx)
+		if err != nil {
+			return err
+		}
+		var deleted int64
+		var took time.Duration
+		use, merr := b.measure(ctx, func() {
+			t0 := time.Now()
+			deleted, err = b.store.DeleteExpiredSessions(ctx, time.Now())
+			took = time.Since(t0)
+		})
+		if err == nil {
+			err = merr
+		}
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		after, err := b.store.CountSessions(ctx)
+		if err != nil {
+			return err
+		}
+		res.sweeps = append(res.sweeps, sweepCost{live: live, due: due, deleted: deleted, gone: before - after,
+			took: took, cpuEngine: use.cpuEngine, db: use.db})
+		b.progress("sweep of %d due beside %d sessions: deleted %d (%d gone) in %v (engine CPU %.2fs, DB reads %d, writes %d)",
+			due, live, deleted, before-after, took.Round(time.Millisecond), use.cpuEngine, use.db.reads, use.db.writes)
+	}
 	return nil
 }
 

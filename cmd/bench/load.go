@@ -56,6 +56,13 @@ func (r *loadResult) pct(p float64) time.Duration {
 // slow requests, started together, all finish outside the window. Every
 // failure counts, warm-up included.
 func drive(ctx context.Context, conc int, win window, do op) *loadResult {
+	return drivePrepared(ctx, conc, win, nil, do)
+}
+
+// drivePrepared is drive with prep, if not nil, before each request and
+// outside its time: the latencies, and so the rate, are do's alone. A
+// failed prep counts as a failed request and stops its worker.
+func drivePrepared(ctx context.Context, conc int, win window, prep, do op) *loadResult {
 	start := time.Now()
 	from := start.Add(win.warmup)
 	end := from.Add(win.span)
@@ -78,6 +85,17 @@ func drive(ctx context.Context, conc int, win window, do op) *loadResult {
 				t0 := time.Now()
 				if !t0.Before(end) && me.measured > 0 || ctx.Err() != nil || budget.Add(-1) < 0 {
 					return
+				}
+				if prep != nil {
+					if err := prep(ctx, w, i); err != nil {
+						me.sent++
+						me.errors++
+						if me.firstErr == nil {
+							me.firstErr = err
+						}
+						return
+					}
+					t0 = time.Now()
 				}
 				err := do(ctx, w, i)
 				t1 := time.Now()

@@ -42,6 +42,7 @@ type settings struct {
 	users, sessions        int
 	growthSmall, growthBig int
 	growthConc             int
+	growthExpired          int
 	conc, loginConc        []int
 	floodConc              int
 	memoryRuns             int
@@ -73,6 +74,7 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	fs.IntVar(&s.growthSmall, "growth-small", 1000, "sessions in the growth check's database at first")
 	fs.IntVar(&s.growthBig, "growth-big", 100_000, "sessions in the growth check's database at the end")
 	fs.IntVar(&s.growthConc, "growth-c", 8, "concurrency of the growth check")
+	fs.IntVar(&s.growthExpired, "growth-expired", 1000, "expired sessions each sweep of the growth check deletes")
 	conc := fs.String("c", "1,8,64", "concurrencies of the session, me and sessions scenarios and their baselines")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "the phases to run, in this order whatever the list's")
 	loginConc := fs.String("login-c", "2,8,32", "concurrencies of the login scenario")
@@ -119,8 +121,8 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 		return nil, fmt.Errorf("-sessions must be at least %d", listed)
 	case s.growthSmall < 1 || s.growthBig < s.growthSmall:
 		return nil, errors.New("need 1 ≤ -growth-small ≤ -growth-big")
-	case s.growthConc < 1 || s.floodConc < 1 || s.maxRequests < 1 || s.memoryRuns < 1:
-		return nil, errors.New("-growth-c, -flood-c, -memory-runs and -max-requests must be positive")
+	case s.growthConc < 1 || s.growthExpired < 1 || s.floodConc < 1 || s.maxRequests < 1 || s.memoryRuns < 1:
+		return nil, errors.New("-growth-c, -growth-expired, -flood-c, -memory-runs and -max-requests must be positive")
 	case s.span <= 0 || s.loginSpan <= 0 || s.warmup < 0:
 		return nil, errors.New("durations must be positive")
 	}
@@ -133,16 +135,17 @@ func (s *settings) applySmoke(set map[string]bool) {
 		// Few sessions: on the embedded engine a session list scans them
 		// all, and 64 lists at once must stay well inside DB_TIMEOUT on a
 		// busy CI machine.
-		"users":        func() { s.users = 10 },
-		"sessions":     func() { s.sessions = 50 },
-		"growth-small": func() { s.growthSmall = 50 },
-		"growth-big":   func() { s.growthBig = 500 },
-		"d":            func() { s.span = 150 * time.Millisecond },
-		"login-d":      func() { s.loginSpan = 300 * time.Millisecond },
-		"warmup":       func() { s.warmup = 50 * time.Millisecond },
-		"bcrypt-cost":  func() { s.bcryptCost = 4 },
-		"timeout":      func() { s.timeout = 3 * time.Minute },
-		"o":            func() { s.out = "" },
+		"users":          func() { s.users = 10 },
+		"sessions":       func() { s.sessions = 50 },
+		"growth-small":   func() { s.growthSmall = 50 },
+		"growth-big":     func() { s.growthBig = 500 },
+		"growth-expired": func() { s.growthExpired = 100 },
+		"d":              func() { s.span = 150 * time.Millisecond },
+		"login-d":        func() { s.loginSpan = 300 * time.Millisecond },
+		"warmup":         func() { s.warmup = 50 * time.Millisecond },
+		"bcrypt-cost":    func() { s.bcryptCost = 4 },
+		"timeout":        func() { s.timeout = 3 * time.Minute },
+		"o":              func() { s.out = "" },
 	}
 	for name, apply := range smoke {
 		if !set[name] {

@@ -31,7 +31,13 @@ var (
 	sessionsQuery = gqlBody(`{ sessions { id current createdAt } }`, nil)
 	sessionsWant  = []byte(`{"data":{"sessions":[{"id":"`)
 	loginWant     = []byte(`{"data":{"login":{"token":"`)
+	deleteOthers  = gqlBody(`mutation { deleteOtherSessions }`, nil)
 )
+
+// deletedWant is the answer of deleteOthers that ended n sessions.
+func deletedWant(n int) []byte {
+	return fmt.Appendf(nil, `{"data":{"deleteOtherSessions":%d}}`, n)
+}
 
 const loginMutation = `mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }`
 

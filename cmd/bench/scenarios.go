@@ -146,10 +146,16 @@ func (b *bench) load(ctx context.Context, res *results, name string, conc int, s
 
 // loadAfter is load with a warm-up of its own.
 func (b *bench) loadAfter(ctx context.Context, res *results, name string, conc int, warmup, span time.Duration, do op) (*row, error) {
+	return b.loadPrepared(ctx, res, name, conc, warmup, span, nil, do)
+}
+
+// loadPrepared is loadAfter with prep before each request, outside its
+// time (see drivePrepared).
+func (b *bench) loadPrepared(ctx context.Context, res *results, name string, conc int, warmup, span time.Duration, prep, do op) (*row, error) {
 	r := &row{name: name, conc: conc}
 	var err error
 	r.use, err = b.measure(ctx, func() {
-		r.res = drive(ctx, conc, window{warmup: warmup, span: span, max: b.cfg.maxRequests}, do)
+		r.res = drivePrepared(ctx, conc, window{warmup: warmup, span: span, max: b.cfg.maxRequests}, prep, do)
 	})
 	if err != nil {
 		return nil, err

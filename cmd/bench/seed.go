@@ -56,16 +56,23 @@ type sessionSet struct {
 }
 
 // seedSessions creates n sessions owned round-robin by owners, last seen
-// now, expiring after ttl, with real tokens.
+// now, expiring after ttl, with real tokens. Owners are seeded in
+// parallel, each owner's sessions one after another: without the relay,
+// the engine loses one of two concurrent writes of a user's list of
+// sessions (and of two concurrent first sessions, one fails).
 func seedSessions(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	err := parallel(ctx, n, func(ctx context.Context, i int) error {
-		u := owners[i%len(owners)]
-		tok := auth.NewToken()
-		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
-		_, err := st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl)))
-		return err
+	err := parallel(ctx, min(n, len(owners)), func(ctx context.Context, o int) error {
+		u := owners[o]
+		for i := o; i < n; i += len(owners) {
+			tok := auth.NewToken()
+			set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
+			if _, err := st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl))); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return set, err
 }
@@ -80,20 +87,26 @@ const bulkBatch = 1000
 // seedSessionsBulk is seedSessions through storage's bulk insert (one
 // CreateSession costs the engine a SQLite transaction, about 2 ms, so
 // 100,000 would take minutes), two batches in flight (the engine converts documents on one core per
-// request; SQLite writes one transaction at a time).
+// request; SQLite writes one transaction at a time). The sessions go to
+// owners in blocks, not round-robin, and a batch holds the blocks of whole
+// owners: so a batch writes few lists of sessions, and no two requests in
+// flight write one user's list (without the relay, the engine loses one of
+// two concurrent writes of a document).
 func seedSessionsBulk(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	per := (n + len(owners) - 1) / len(owners) // sessions per owner
 	sessions := make([]*storage.Session, n)
 	for i := range sessions {
 		tok := auth.NewToken()
-		u := owners[i%len(owners)]
+		u := owners[i/per]
 		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
 		sessions[i] = newSession(u, tok, now, now.Add(ttl))
 	}
-	batches := (n + bulkBatch - 1) / bulkBatch
+	size := max(1, bulkBatch/per) * per
+	batches := (n + size - 1) / size
 	err := parallelN(ctx, 2, batches, func(ctx context.Context, b int) error {
-		return st.CreateSessions(ctx, sessions[b*bulkBatch:min((b+1)*bulkBatch, n)])
+		return st.CreateSessions(ctx, sessions[b*size:min((b+1)*size, n)])
 	})
 	return set, err
 }
