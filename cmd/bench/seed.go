@@ -84,7 +84,7 @@ func newSession(u *storage.User, tok auth.Token, seen, expires time.Time) *stora
 
 const bulkBatch = 1000
 
-// seedSessionsBulk is seedSessions through storage's bulk insert (one
+// seedSessionsBulk is seedSessions, last seen at seen, through storage's bulk insert (one
 // CreateSession costs the engine a SQLite transaction, about 2 ms, so
 // 100,000 would take minutes), two batches in flight (the engine converts documents on one core per
 // request; SQLite writes one transaction at a time). The sessions go to
@@ -92,16 +92,16 @@ const bulkBatch = 1000
 // owners: so a batch writes few lists of sessions, and no two requests in
 // flight write one user's list (without the relay, the engine loses one of
 // two concurrent writes of a document).
-func seedSessionsBulk(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
+func seedSessionsBulk(ctx context.Context, st *storage.Store, owners []*storage.User, n int, seen time.Time, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
-	now := time.Now().UTC().Truncate(time.Millisecond)
+	seen = seen.UTC().Truncate(time.Millisecond)
 	per := (n + len(owners) - 1) / len(owners) // sessions per owner
 	sessions := make([]*storage.Session, n)
 	for i := range sessions {
 		tok := auth.NewToken()
 		u := owners[i/per]
 		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
-		sessions[i] = newSession(u, tok, now, now.Add(ttl))
+		sessions[i] = newSession(u, tok, seen, seen.Add(ttl))
 	}
 	size := max(1, bulkBatch/per) * per
 	batches := (n + size - 1) / size
