@@ -126,7 +126,15 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 		if err != nil {
 			return err
 		}
-		del.vs = fmt.Sprintf("%d sessions seeded before each call, untimed", fewSessions)
+		// Every call has ended its sessions: each user's list should hold
+		// its kept session alone.
+		ids, err := idsListed(ctx, b.store, dbs[i].keepers)
+		if err != nil {
+			return err
+		}
+		res.growthLeft[i] = ids - len(dbs[i].keepers)
+		del.vs = fmt.Sprintf("%d sessions seeded before each call, untimed; %d ended ones left in the users' lists",
+			fewSessions, res.growthLeft[i])
 		res.growthRaw[i], res.growthSession[i], res.growthList[i], res.growthDelete[i] = raw, sess, list, del
 	}
 	for _, x := range [][2]*row{res.growthRaw, res.growthSession, res.growthList, res.growthDelete} {
@@ -267,12 +275,29 @@ func (b *bench) sweep(ctx context.Context, res *results, owners []*storage.User,
 		if err != nil {
 			return err
 		}
-		res.sweeps = append(res.sweeps, sweepCost{live: live, due: due, deleted: deleted, gone: before - after,
+		left, err := idsListed(ctx, b.store, owners)
+		if err != nil {
+			return err
+		}
+		res.sweeps = append(res.sweeps, sweepCost{live: live, due: due, deleted: deleted, gone: before - after, left: left,
 			took: took, cpuEngine: use.cpuEngine, db: use.db})
-		b.progress("sweep of %d due beside %d sessions: deleted %d (%d gone) in %v (engine CPU %.2fs, DB reads %d, writes %d)",
-			due, live, deleted, before-after, took.Round(time.Millisecond), use.cpuEngine, use.db.reads, use.db.writes)
+		b.progress("sweep of %d due beside %d sessions: deleted %d (%d gone, %d left listed) in %v (engine CPU %.2fs, DB reads %d, writes %d)",
+			due, live, deleted, before-after, left, took.Round(time.Millisecond), use.cpuEngine, use.db.reads, use.db.writes)
 	}
 	return nil
+}
+
+// idsListed returns how many session ids the lists of users hold in all.
+func idsListed(ctx context.Context, st *storage.Store, users []*storage.User) (int, error) {
+	n := 0
+	for _, u := range users {
+		ids, err := st.SessionIDsOfUser(ctx, u.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += len(ids)
+	}
+	return n, nil
 }
 
 // memory runs the heaviest session load repeatedly on gatehouse as one
