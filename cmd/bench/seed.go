@@ -56,23 +56,16 @@ type sessionSet struct {
 }
 
 // seedSessions creates n sessions owned round-robin by owners, last seen
-// now, expiring after ttl, with real tokens. Owners are seeded in
-// parallel, each owner's sessions one after another: without the relay,
-// the engine loses one of two concurrent writes of a user's list of
-// sessions (and of two concurrent first sessions, one fails).
+// now, expiring after ttl, with real tokens.
 func seedSessions(ctx context.Context, st *storage.Store, owners []*storage.User, n int, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	err := parallel(ctx, min(n, len(owners)), func(ctx context.Context, o int) error {
-		u := owners[o]
-		for i := o; i < n; i += len(owners) {
-			tok := auth.NewToken()
-			set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
-			if _, err := st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl))); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := parallel(ctx, n, func(ctx context.Context, i int) error {
+		u := owners[i%len(owners)]
+		tok := auth.NewToken()
+		set.tokens[i], set.ids[i], set.owners[i] = tok.String(), tok.SessionID, u.ID
+		_, err := st.CreateSession(ctx, newSession(u, tok, now, now.Add(ttl)))
+		return err
 	})
 	return set, err
 }
@@ -84,14 +77,14 @@ func newSession(u *storage.User, tok auth.Token, seen, expires time.Time) *stora
 
 const bulkBatch = 1000
 
-// seedSessionsBulk is seedSessions, last seen at seen, through storage's bulk insert (one
-// CreateSession costs the engine a SQLite transaction, about 2 ms, so
-// 100,000 would take minutes), two batches in flight (the engine converts documents on one core per
-// request; SQLite writes one transaction at a time). The sessions go to
-// owners in blocks, not round-robin, and a batch holds the blocks of whole
-// owners: so a batch writes few lists of sessions, and no two requests in
-// flight write one user's list (without the relay, the engine loses one of
-// two concurrent writes of a document).
+// seedSessionsBulk is seedSessions, last seen at seen, through storage's
+// bulk insert (one CreateSession costs the engine a SQLite transaction,
+// about 2 ms, so 100,000 would take minutes), two batches in flight (the
+// engine converts documents on one core per request; SQLite writes one
+// transaction at a time). The sessions go to owners in blocks, not
+// round-robin, and a batch holds the blocks of whole owners: so a batch
+// writes few users' lists of sessions, and no two batches in flight write
+// the same list (the relay would make one wait).
 func seedSessionsBulk(ctx context.Context, st *storage.Store, owners []*storage.User, n int, seen time.Time, ttl time.Duration) (sessionSet, error) {
 	set := sessionSet{tokens: make([]string, n), ids: make([]string, n), owners: make([]string, n)}
 	seen = seen.UTC().Truncate(time.Millisecond)
