@@ -25,10 +25,16 @@ const fewSessions = 3
 // seeded first, at one size only. The writes check measures touches.
 const growthSeenAhead = 5 * time.Minute
 
-// sweepRounds is how many times the sweep is timed at each size, sizes
-// alternating: one pass is a single call, which the machine's noise moves
-// more than a load of two seconds.
-const sweepRounds = 3
+// deleteConc is the concurrency of deleteOtherSessions: one client, so
+// that a measured call runs alone, not beside another client's
+// preparation (its sessions to end) or call, whose writes it would wait
+// for in the engine's one writer.
+const deleteConc = 1
+
+// sweepRounds is how many times the sweep is timed at each size, the
+// sizes' order alternating: one pass is a single call, which the machine's
+// noise moves more than a load of two seconds.
+const sweepRounds = 5
 
 // growthData is one database of the growth phase and what it holds.
 type growthData struct {
@@ -96,8 +102,11 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 		// engine: warm them up unmeasured.
 		warm := window{warmup: cfg.span / 2, max: cfg.maxRequests}
 		o := ops[i]
-		for _, x := range [][2]op{{nil, o.raw}, {nil, o.session}, {nil, o.list}, {o.reseed, o.deleteOthers}} {
-			if r := drivePrepared(ctx, c, warm, x[0], x[1]); r.errors > 0 {
+		for _, x := range []struct {
+			c        int
+			prep, do op
+		}{{c, nil, o.raw}, {c, nil, o.session}, {c, nil, o.list}, {deleteConc, o.reseed, o.deleteOthers}} {
+			if r := drivePrepared(ctx, x.c, warm, x.prep, x.do); r.errors > 0 {
 				return fmt.Errorf("growth warm-up: %d errors (first: %s)", r.errors, r.firstErr)
 			}
 		}
@@ -120,9 +129,10 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 		}
 		// Each call needs sessions to end: its client's user gets
 		// fewSessions new ones before it, outside its time. A closed loop
-		// of login and deleteOtherSessions would measure bcrypt instead.
+		// of login and deleteOtherSessions would measure bcrypt instead
+		// (a hash takes longer than the call).
 		del, err := b.loadPrepared(ctx, res, fmt.Sprintf("growth: deleteOtherSessions (%d), %s", fewSessions, label),
-			c, cfg.warmup, cfg.span, ops[i].reseed, ops[i].deleteOthers)
+			deleteConc, cfg.warmup, cfg.span, ops[i].reseed, ops[i].deleteOthers)
 		if err != nil {
 			return err
 		}
@@ -156,10 +166,10 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 		dbs[i].served.server.stop()
 		dbs[i].served.server = nil
 	}
-	for range sweepRounds {
-		for i, n := range sizes {
+	for r := range sweepRounds {
+		for _, i := range [][]int{{0, 1}, {1, 0}}[r%2] {
 			b.attach(dbs[i].served)
-			if err := b.sweep(ctx, res, dbs[i].expirers, n); err != nil {
+			if err := b.sweep(ctx, res, dbs[i].expirers, sizes[i]); err != nil {
 				return err
 			}
 		}
@@ -190,7 +200,7 @@ func (b *bench) seedGrowth(ctx context.Context, d *growthData, n int) error {
 	if d.others, err = seedSessionsBulk(ctx, b.store, owners, n, seen, sessionTTL); err != nil {
 		return fmt.Errorf("seed growth sessions: %w", err)
 	}
-	own, err := seedUsers(ctx, b.store, "growth-own", 1+cfg.growthConc, 4)
+	own, err := seedUsers(ctx, b.store, "growth-own", 1+deleteConc, 4)
 	if err != nil {
 		return fmt.Errorf("seed growth users: %w", err)
 	}

@@ -153,7 +153,7 @@ func report(r *results) string {
 
 	if len(r.sweeps) > 0 {
 		w("## The sweeper\n\nstorage's `DeleteExpiredSessions`, which the server runs every `SWEEP_INTERVAL` (1m by default; "+
-			"a pass may take 2 minutes), called by the bench with the servers stopped, %d times at each size, sizes alternating: "+
+			"a pass may take 2 minutes), called by the bench with the servers stopped, %d times at each size, the sizes' order alternating: "+
 			"a pass over %d sessions that expired an hour ago (seeded just before, beside the live ones, "+
 			"owned by users with nothing else, %d each), then a pass with nothing due. gone: how many fewer sessions "+
 			"the database held after the pass; left listed: ids their owners' lists still held (a lost update). DB: commands counted by serverStatus (finds, then inserts + updates + deletes).\n\n",
