@@ -1,7 +1,7 @@
 // Command bench measures gatehouse against the targets of issue 4 and writes
 // the results as a Markdown table.
 //
-//	go run ./cmd/bench          the full run, about two minutes on 2 cores; writes bench/results.md
+//	go run ./cmd/bench          the full run, about six minutes on 2 cores; writes bench/results.md
 //	go run ./cmd/bench -smoke   every scenario for a fraction of a second (CI); exits 1 on any error
 //	go run ./cmd/bench -h       the flags
 //
