@@ -220,11 +220,8 @@ func (b *bench) seedGrowth(ctx context.Context, d *growthData, n int) error {
 	return nil
 }
 
-// reseed gives client w's user fewSessions new sessions, one after
-// another as logins would make them, for its next deleteOtherSessions to
-// end. Not in one CreateSessions call: the relay serialises a write of
-// several documents with every other write, so the preparations would
-// hold up the measured calls of the other clients.
+// reseed gives client w's user fewSessions new sessions, one at a time as
+// logins would make them, for its next deleteOtherSessions to end.
 func reseed(st *storage.Store, keepers []*storage.User) op {
 	return func(ctx context.Context, w, _ int) error {
 		now := time.Now().UTC().Truncate(time.Millisecond)
@@ -247,17 +244,16 @@ func (b *bench) deleteOthersOp(kept []string) op {
 }
 
 // sweep seeds growth-expired sessions that expired an hour ago (their
-// expiry file's span has ended), owned round-robin by owners (a sweep
-// deletes them in that order, a few at a time: as with the expired
-// sessions of many users, the deletions in flight are of different
-// users' sessions), and times one pass of
-// storage's DeleteExpiredSessions, the server's sweeper, over them and the
-// live sessions of the current database; then a second pass, with nothing
-// due. live is how many sessions of other users the database holds.
+// expiry file's span has ended) and times one pass of storage's
+// DeleteExpiredSessions, the server's sweeper, over them and the live
+// sessions of the current database; then a second pass, with nothing due.
+// The expired sessions are owned round-robin by owners: a sweep deletes
+// them in that order, a few at a time, so the deletions in flight are of
+// different users' sessions, as with the expired sessions of many users.
+// live is how many sessions of other users the database holds.
 func (b *bench) sweep(ctx context.Context, res *results, owners []*storage.User, live int) error {
-	due := b.cfg.growthExpired
 	seen := time.Now().UTC().Truncate(time.Millisecond).Add(-2 * sessionTTL)
-	expired := make([]*storage.Session, due)
+	expired := make([]*storage.Session, b.cfg.growthExpired)
 	for k := range expired {
 		expired[k] = newSession(owners[k%len(owners)], auth.NewToken(), seen, seen.Add(sessionTTL))
 	}
@@ -267,7 +263,7 @@ func (b *bench) sweep(ctx context.Context, res *results, owners []*storage.User,
 	if err := b.indexed(ctx); err != nil { // their expiry file is a new collection
 		return err
 	}
-	for _, due := range []int{due, 0} {
+	for _, due := range []int{len(expired), 0} {
 		before, err := b.store.CountSessions(ctx)
 		if err != nil {
 			return err

@@ -152,11 +152,12 @@ func report(r *results) string {
 		"then inserts + updates + deletes).\n\n")
 
 	if len(r.sweeps) > 0 {
-		w("## The sweeper\n\nstorage's `DeleteExpiredSessions`, which the server runs every `SWEEP_INTERVAL` (1m by default; "+
-			"a pass may take 2 minutes), called by the bench with the servers stopped, %d times at each size, the sizes' order alternating: "+
-			"a pass over %d sessions that expired an hour ago (seeded just before, beside the live ones, "+
-			"owned by users with nothing else, %d each), then a pass with nothing due. gone: how many fewer sessions "+
-			"the database held after the pass; left listed: ids their owners' lists still held (a lost update). DB: commands counted by serverStatus (finds, then inserts + updates + deletes).\n\n",
+		w("## The sweeper\n\nThe server's sweeper, storage's `DeleteExpiredSessions` (every `SWEEP_INTERVAL`, 1m by default; "+
+			"a pass may take 2 minutes), called by the bench with the servers stopped, %d times at each size, "+
+			"the sizes' order alternating: a pass over %d sessions that expired an hour ago (seeded just before, "+
+			"beside the live ones, owned by users with nothing else, %d each), then a pass with nothing due. "+
+			"gone: how many fewer sessions the database held after the pass; left listed: ids their owners' lists "+
+			"still held (a lost update). DB: commands counted by serverStatus (finds, then inserts + updates + deletes).\n\n",
 			sweepRounds, cfg.growthExpired, min(cfg.growthExpired, growthPerUser))
 		w("| live sessions | due | deleted | gone | left listed | took | engine CPU s | DB reads, writes |\n|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, s := range r.sweeps {
@@ -315,7 +316,7 @@ func sweepTargets(r *results) []verdict {
 	var cpu [2][]float64 // the engine's
 	var cmds [2]int64    // the most a pass of each size sent
 	exact := true
-	idle := sweepCost{}
+	var idle sweepCost // the last pass beside growth-big with nothing due
 	for _, s := range r.sweeps {
 		exact = exact && s.deleted == int64(s.due) && s.gone == int64(s.due) && s.left == 0
 		i := 0
