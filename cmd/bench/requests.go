@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -135,23 +135,33 @@ func rawLookup(coll *mongo.Collection, ids []string, pick func(w, i int) int) op
 	}
 }
 
-// rawList is the baseline of sessions: the query storage.SessionsOfUser
-// sends, straight through the driver.
-func rawList(coll *mongo.Collection, userID string, want int) op {
-	opts := options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: 1}}).SetLimit(50)
+// rawList is the baseline of sessions: the look-ups storage.SessionsOfUser
+// makes, straight through the driver: the user's list of session ids,
+// then each session by _id, parallel as the store fetches them.
+func rawList(db *mongo.Database, userID string, want int) op {
+	lists, sessions := db.Collection("userSessions"), db.Collection(sessionsCollection)
 	return func(ctx context.Context, w, i int) error {
-		cur, err := coll.Find(ctx, bson.D{{Key: "userId", Value: userID}}, opts)
-		if err != nil {
-			return err
+		var list struct {
+			IDs []string `bson:"ids"`
 		}
-		var docs []bson.Raw
-		if err := cur.All(ctx, &docs); err != nil {
-			return err
+		if err := lists.FindOne(ctx, bson.D{{Key: "_id", Value: userID}}).Decode(&list); err != nil {
+			return fmt.Errorf("raw list: %w", err)
 		}
-		if len(docs) != want {
-			return fmt.Errorf("raw list: got %d sessions, want %d", len(docs), want)
+		if len(list.IDs) != want {
+			return fmt.Errorf("raw list: got %d ids, want %d", len(list.IDs), want)
 		}
-		return nil
+		errs := make(chan error, len(list.IDs))
+		for _, id := range list.IDs {
+			go func() {
+				var doc bson.Raw
+				errs <- sessions.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+			}()
+		}
+		var err error
+		for range list.IDs {
+			err = cmp.Or(err, <-errs)
+		}
+		return err
 	}
 }
 
