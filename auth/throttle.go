@@ -261,14 +261,18 @@ func (r *reservation) succeeded(ctx context.Context) { r.release(ctx, true) }
 // release gives back the attempts of a check that did not fail (an error
 // before any answer, or a right password when forget is true).
 func (r *reservation) release(ctx context.Context, forget bool) {
+	var wg sync.WaitGroup // the keys at once: a login waits for one write, not two
 	for i, k := range r.keys {
-		// Only the username's failures are forgotten: the client network's
-		// count of failures for other names stays.
-		if err := r.s.store.ReleaseAttempt(context.WithoutCancel(ctx), k.key, forget && i == 0); err != nil {
-			r.s.log.WarnContext(ctx, "release throttle failed", "err", err)
-		}
-		r.s.gates.leave(k.key)
+		wg.Go(func() {
+			// Only the username's failures are forgotten: the client
+			// network's count of failures for other names stays.
+			if err := r.s.store.ReleaseAttempt(context.WithoutCancel(ctx), k.key, forget && i == 0); err != nil {
+				r.s.log.WarnContext(ctx, "release throttle failed", "err", err)
+			}
+			r.s.gates.leave(k.key)
+		})
 	}
+	wg.Wait()
 }
 
 // failed turns the reservation into a failure under every key, locking

@@ -102,12 +102,14 @@ func (s *Store) CreateSession(ctx context.Context, sess *Session) ([]string, err
 		return nil, translate("create session", err)
 	}
 	var list userSessionsDoc
+	filed := make(chan error, 1) // the two writes at once: a login waits for one
+	go func() { filed <- s.fileExpiry(ctx, sess) }()
 	err = s.userSessions.FindOneAndUpdate(ctx, byID(sess.UserID),
 		bson.D{{Key: "$push", Value: bson.D{{Key: "ids", Value: sess.ID}}}},
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
 	).Decode(&list)
-	if err == nil {
-		err = s.fileExpiry(ctx, sess)
+	if ferr := <-filed; err == nil {
+		err = ferr
 	}
 	if err != nil {
 		// Unlisted, it would escape logouts everywhere: take it back.

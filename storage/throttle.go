@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -61,11 +60,11 @@ func (s *Store) ReleaseAttempt(ctx context.Context, key string, forget bool) err
 	if forget {
 		update = append(update, bson.E{Key: "$set", Value: bson.D{{Key: "failures", Value: 0}, {Key: "lockouts", Value: 0}}})
 	}
-	_, err := s.updateThrottle(ctx, key, false, update)
-	if errors.Is(err, ErrNotFound) {
-		return nil // reset meanwhile
+	// No document back, and none created: reset meanwhile is fine.
+	if _, err := s.throttle.UpdateOne(ctx, byID(key), update); err != nil {
+		return translate("release throttle", err)
 	}
-	return err
+	return nil
 }
 
 // FailAttempt turns a pending check of key into a failure at now and
