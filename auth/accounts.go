@@ -89,21 +89,11 @@ var errWrongPassword = errors.New("wrong password")
 // their hashes were made. A right password at another cost than the
 // configured one is rehashed.
 func (s *Service) checkPassword(ctx context.Context, key, password string, c Client) (*storage.User, error) {
-	type found struct {
-		u   *storage.User
-		err error
-	}
-	user := make(chan found, 1) // read while the check is reserved
-	go func() {
-		u, err := s.store.UserByKey(ctx, key)
-		user <- found{u, err}
-	}()
 	r, err := s.reservePasswordCheck(ctx, key, c)
-	f := <-user
 	if err != nil {
 		return nil, err
 	}
-	u, err := f.u, f.err
+	u, err := s.store.UserByKey(ctx, key)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		r.release(ctx, false)
 		return nil, err
