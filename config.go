@@ -91,6 +91,7 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		}
 		fs.Var(v.value, v.flag, fmt.Sprintf("%s (env %s, default %q)", v.help, v.env, v.def))
 	}
+	fs.Bool("version", false, "print the version and exit (run answers it before reading any setting)")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}

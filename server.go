@@ -5,6 +5,7 @@
 //	go run . user passwd NAME   set a user's password, ending its sessions
 //	go run . db                 serve only the embedded database (on its socket), for several instances
 //	go run . -h                 list settings (environment variables and flags)
+//	go run . -version           print the version, from the build information
 package main
 
 //go:generate go tool gqlgen generate
@@ -39,6 +40,10 @@ func main() {
 
 // run is the whole program; the end-to-end tests call it too.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	if wantsVersion(args[1:]) { // before the settings: it needs none of them
+		fmt.Fprintln(stdout, version())
+		return nil
+	}
 	cfg, rest, err := parseConfig(args[0], args[1:], getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -211,7 +216,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
-	log.Info("gatehouse listening", "addr", url, "playground", url+"/", "api", url+"/query")
+	log.Info("gatehouse listening", "version", version(), "addr", url, "playground", url+"/", "api", url+"/query")
 
 	select {
 	case err := <-errc:

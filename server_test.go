@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"gatehouse/internal/testlog"
+	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testlog"
 )
 
 // gatehouse runs the real program, as `go run .` would, on a free port.
@@ -291,5 +296,24 @@ func TestJSONLogs(t *testing.T) {
 	g.stop()
 	if !strings.Contains(g.out.String(), `"msg":"request"`) || !strings.Contains(g.out.String(), `"operation":"Hello"`) {
 		t.Errorf("no JSON access log line:\n%s", g.out)
+	}
+}
+
+// -version answers from the build information, before any setting is
+// read or anything is opened or created.
+func TestVersion(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var out bytes.Buffer
+	getenv := func(k string) string {
+		return map[string]string{"DATA_DIR": dir, "PORT": "not a port"}[k]
+	}
+	if err := run(context.Background(), []string{"gatehouse", "-version"}, getenv, strings.NewReader(""), &out); err != nil {
+		t.Fatalf("-version: %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "gatehouse ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("-version printed %q, want the module's version and %s", got, runtime.Version())
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("-version touched DATA_DIR: %v", err)
 	}
 }
