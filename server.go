@@ -216,7 +216,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
-	log.Info("gatehouse listening", "version", version(), "addr", url, "playground", url+"/", "api", url+"/query")
+	log.Info("gatehouse listening", "addr", url, "playground", url+"/", "api", url+"/query", "version", version())
 
 	select {
 	case err := <-errc:
