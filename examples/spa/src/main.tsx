@@ -3,13 +3,13 @@ import { createRoot } from 'react-dom/client';
 import { ApolloProvider } from '@apollo/client/react';
 import { createClient } from './apollo';
 import { App } from './App';
+import { loadConfig } from './config';
 import './style.css';
 
-// config.json is read at run time, so the same build can point at any
-// gatehouse: { "graphqlURL": "https://auth.example.com/query" }.
+// Where the API lives is read at run time (see config.ts), so the same
+// build can point at any gatehouse.
 const root = createRoot(document.getElementById('root')!);
-fetch(new URL('config.json', document.baseURI))
-  .then((res) => res.json() as Promise<{ graphqlURL: string }>)
+loadConfig()
   .then(({ graphqlURL }) => {
     root.render(
       <StrictMode>

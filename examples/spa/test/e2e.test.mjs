@@ -2,7 +2,9 @@
 // another origin: the session cookie, CORS with credentials and the CSRF
 // rule all take part for real.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
@@ -11,17 +13,22 @@ const shots = join(spaDir, 'screenshots');
 const dist = join(spaDir, 'dist');
 const password = 'correct horse battery';
 
-let app, gatehouse, browser;
+let site, app, gatehouse, browser;
 const apiCalls = []; // every API request either device sent, with its answer
 const problems = []; // page errors and failed API requests
 
 before(async () => {
   assert.ok(existsSync(join(dist, 'index.html')), 'dist/ is missing: run "npm run build" first');
   mkdirSync(shots, { recursive: true });
-  const routes = {};
-  app = await serveStatic(dist, routes); // port A
+  // Deployed as docs/spa.md says: the built files, copied as they are, and
+  // a config.json written next to them by `npm run config` for the API on
+  // the port gatehouse chose just now.
+  site = mkdtempSync(join(tmpdir(), 'gatehouse-spa-'));
+  cpSync(dist, site, { recursive: true });
+  app = await serveStatic(site); // port A
   gatehouse = await startGatehouse({ CORS_ORIGINS: app.origin }); // port B
-  routes['/config.json'] = JSON.stringify({ graphqlURL: gatehouse.api });
+  execFileSync('npm', ['run', '--silent', 'config', '--', gatehouse.api, '--out', join(site, 'config.json')],
+    { cwd: spaDir, stdio: ['ignore', 'ignore', 'inherit'] });
   browser = await launchChromium();
 });
 
@@ -29,6 +36,7 @@ after(async () => {
   await browser?.close();
   await app?.close();
   await gatehouse?.stop();
+  if (site) rmSync(site, { recursive: true, force: true });
 });
 
 // device opens the app in a fresh browser context: its own cookie jar,
