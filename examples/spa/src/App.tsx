@@ -4,8 +4,11 @@ import { errorMessage } from './errors';
 import { LoginForm } from './LoginForm';
 import { MeQuery } from './operations';
 
-/** App shows the login form to a visitor and the account page to a user. */
-export function App() {
+/**
+ * App shows the login form to a visitor and the account page to a user of
+ * the gatehouse at graphqlURL.
+ */
+export function App({ graphqlURL }: { graphqlURL: string }) {
   const { data, error, loading, refetch } = useQuery(MeQuery);
   let page;
   if (loading) {
@@ -19,7 +22,7 @@ export function App() {
       </div>
     );
   } else {
-    page = <LoginForm />;
+    page = <LoginForm graphqlURL={graphqlURL} />;
   }
   return (
     <main>

@@ -1,16 +1,22 @@
 import { useState, type FormEvent } from 'react';
 import { useApolloClient, useMutation, useReactiveVar } from '@apollo/client/react';
 import { sessionEnded } from './apollo';
+import { lostCookieCauses, type LostCookieCause } from './cookies';
 import { errorMessage } from './errors';
-import { LogInMutation, SignUpMutation } from './operations';
+import { LogInMutation, MeQuery, SignUpMutation } from './operations';
 
-/** LoginForm signs a visitor in, or up, with a username and password. */
-export function LoginForm() {
+/**
+ * LoginForm signs a visitor in, or up, with a username and password, on the
+ * gatehouse at graphqlURL. When the server accepts the password but the
+ * browser does not keep the session cookie, it says why.
+ */
+export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
   const client = useApolloClient();
   const ended = useReactiveVar(sessionEnded);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [failure, setFailure] = useState<string | null>(null);
+  const [lostCookie, setLostCookie] = useState<LostCookieCause[] | null>(null);
   const [logIn, logInState] = useMutation(LogInMutation);
   const [signUp, signUpState] = useMutation(SignUpMutation);
   const busy = logInState.loading || signUpState.loading;
@@ -19,16 +25,26 @@ export function LoginForm() {
     e.preventDefault();
     const action = (e.nativeEvent as SubmitEvent).submitter?.getAttribute('value');
     setFailure(null);
+    setLostCookie(null);
     try {
       const variables = { username, password };
       await (action === 'signup' ? signUp({ variables }) : logIn({ variables }));
+      sessionEnded(null);
+      // The answer set the session cookie, unless the browser refused it
+      // (see cookies.ts). Ask who we are, outside the cache, before
+      // anything on screen changes: signed out still means the cookie was
+      // dropped, which would otherwise just show this form again.
+      const { data } = await client.query({ query: MeQuery, fetchPolicy: 'no-cache' });
+      if (!data?.me) {
+        setLostCookie(lostCookieCauses(window.location.origin, graphqlURL));
+        return;
+      }
     } catch (err) {
       setFailure(errorMessage(err));
       return;
     }
-    sessionEnded(null);
-    // The response set the session cookie. Drop everything cached for the
-    // signed-out visitor and ask again who we are.
+    // Drop everything cached for the signed-out visitor and ask again who
+    // we are.
     await client.resetStore();
   }
 
@@ -47,6 +63,17 @@ export function LoginForm() {
           onChange={(e) => setPassword(e.target.value)} />
       </label>
       {failure && <p role="alert" className="error">{failure}</p>}
+      {lostCookie && (
+        <div role="alert" className="error" aria-label="Session cookie refused">
+          <p><strong>Signed in, but this browser did not keep the session cookie</strong>, so you are
+            still signed out. Check:</p>
+          <ul>
+            {lostCookie.map((cause) => (
+              <li key={cause.text}>{cause.likely && <strong>Likely: </strong>}{cause.text}</li>
+            ))}
+          </ul>
+        </div>
+      )}
       <div className="actions">
         <button type="submit" value="login" disabled={busy}>Log in</button>
         <button type="submit" value="signup" disabled={busy} className="secondary">Sign up</button>

@@ -31,7 +31,14 @@ export function errorCode(error: unknown): string | undefined {
 /** errorMessage says what went wrong, in words for the person at the screen. */
 export function errorMessage(error: unknown): string {
   const [first] = wireErrors(error);
-  if (!first) return error instanceof Error ? `Cannot reach the server: ${error.message}` : String(error);
+  if (!first) {
+    // A failed fetch: gatehouse is down or elsewhere (config.json), or the
+    // browser refused its answer because CORS_ORIGINS lacks this origin.
+    return error instanceof Error
+      ? `Cannot reach the server: ${error.message}. Check that gatehouse runs at the address in ` +
+        `config.json and that its CORS_ORIGINS lists ${window.location.origin}.`
+      : String(error);
+  }
   const { code, retryAfter } = first.extensions ?? {};
   if (code === 'TOO_MANY_REQUESTS' && typeof retryAfter === 'number') {
     return `Too many attempts: try again in ${retryAfter} s.`;

@@ -14,7 +14,7 @@ loadConfig()
     root.render(
       <StrictMode>
         <ApolloProvider client={createClient(graphqlURL)}>
-          <App />
+          <App graphqlURL={graphqlURL} />
         </ApolloProvider>
       </StrictMode>,
     );
