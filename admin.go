@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,11 +23,40 @@ import (
 	"gatehouse/storage"
 )
 
+// commandUsage lists gatehouse's commands, an entry each (a line indented
+// further continues the entry above it): -h prints it all, `gatehouse
+// user -h` the entries of user, and a command gatehouse does not know is
+// answered with it.
 const commandUsage = `usage:
+  gatehouse                    serve the API and the playground (settings: gatehouse -h)
+  gatehouse user add NAME      create a user; the password is read from stdin
+  gatehouse user passwd NAME   set a user's password and end all of its sessions
   gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
                                serve the embedded database alone (for several gatehouse instances)
-  gatehouse user add NAME      create a user; the password is read from stdin
-  gatehouse user passwd NAME   set a user's password and end all of its sessions`
+  gatehouse -version           print the version
+settings (gatehouse -h lists them) go before the command: gatehouse -data-dir DIR user add NAME`
+
+// usageOf returns the usage of one command (its entries in commandUsage),
+// or "" if gatehouse has no such command.
+func usageOf(command string) string {
+	var entries []string
+	in := false
+	for _, line := range strings.Split(commandUsage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  gatehouse "):
+			in = strings.HasPrefix(line, "  gatehouse "+command+" ")
+		case !strings.HasPrefix(line, "    "):
+			in = false
+		}
+		if in {
+			entries = append(entries, line)
+		}
+	}
+	if len(entries) == 0 {
+		return ""
+	}
+	return "usage:\n" + strings.Join(entries, "\n")
+}
 
 // adminSocket is the socket in DATA_DIR on which a server that owns the
 // data runs the user commands for `gatehouse user`.
@@ -38,19 +69,37 @@ type users interface {
 	SetPassword(ctx context.Context, username, password string) error
 }
 
-// checkCommand says whether args is an administration command gatehouse
-// knows, before anything is opened for it.
-func checkCommand(args []string) error {
-	if len(args) != 3 || args[0] != "user" || (args[1] != "add" && args[1] != "passwd") {
-		return errors.New(commandUsage)
+// checkCommand says whether args, what follows the settings, is a command
+// gatehouse knows, before anything is opened for it: if not, a *usageError
+// with the usage. A -h in it prints the command's usage to help and
+// returns flag.ErrHelp.
+func checkCommand(args []string, help io.Writer) error {
+	if args[0] == "db" {
+		_, err := parseDBFlags(args[1:], help)
+		return err
 	}
-	return nil
+	if usage := usageOf(args[0]); usage != "" && slices.ContainsFunc(args[1:], isHelp) {
+		fmt.Fprintln(help, usage)
+		return flag.ErrHelp
+	}
+	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") {
+		return nil
+	}
+	if usage := usageOf(args[0]); usage != "" {
+		return &usageError{err: fmt.Errorf("not a command: gatehouse %s", strings.Join(args, " ")), usage: usage}
+	}
+	return &usageError{err: fmt.Errorf("unknown command %q", args[0]), usage: commandUsage}
+}
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--h" || arg == "--help"
 }
 
 // runCommand runs an administration command: for deployments with
 // ALLOW_SIGNUP=false, and for resetting a forgotten password.
 func runCommand(ctx context.Context, svc users, args []string, stdin io.Reader, stdout io.Writer) error {
-	if err := checkCommand(args); err != nil {
+	if err := checkCommand(args, io.Discard); err != nil {
 		return err
 	}
 	name := args[2]

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gatehouse/auth"
+	"gatehouse/storage"
 )
 
 // config is everything that can be set from the environment or flags.
@@ -32,33 +35,39 @@ type config struct {
 	dbTimeout      time.Duration
 	sweepInterval  time.Duration
 	shutdown       time.Duration
-	corsOrigins    listValue
+	corsOrigins    originList
 	introspection  bool
 	throttle       auth.ThrottleConfig
 	maxSessions    int
 	bcryptSlots    int
 	bcryptWait     time.Duration
 	metricsAddr    string
+
+	// effective is every setting's value as the start-up log shows it
+	// (MONGODB_URI's password redacted).
+	effective []slog.Attr
 }
 
-// parseConfig reads the environment, then the flags (which win). An invalid
-// value is an error that names the variable or flag.
-func parseConfig(name string, args []string, getenv func(string) string, usage io.Writer) (*config, []string, error) {
-	c := &config{}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(usage)
-	vars := []struct {
-		env, flag, def, help string
-		value                flag.Value
-	}{
-		{"HOST", "host", "localhost", "address to listen on", (*stringValue)(&c.host)},
-		{"PORT", "port", "8080", "port to listen on (0 picks a free one)", (*stringValue)(&c.port)},
-		{"MONGODB_URI", "mongodb-uri", "", "MongoDB connection string; empty runs the embedded FerretDB", (*stringValue)(&c.mongoURI)},
-		{"MONGODB_DATABASE", "mongodb-database", "gatehouse", "database name", (*stringValue)(&c.mongoDB)},
-		{"DATA_DIR", "data-dir", "./data", "directory of the embedded database's files", (*stringValue)(&c.dataDir)},
+// setting is one entry of the configuration: an environment variable and
+// a flag, its default, what it means, and the value that parses, checks and
+// holds it (its Set errors say the expected form).
+type setting struct {
+	env, flag, def, help string
+	value                flag.Value
+}
+
+// settings lists every setting of c, in the order -h and the start-up log
+// show them.
+func (c *config) settings() []setting {
+	return []setting{
+		{"HOST", "host", "localhost", "address to listen on: an IP address or host name (0.0.0.0 for all interfaces)", (*hostValue)(&c.host)},
+		{"PORT", "port", "8080", "port to listen on (0 picks a free one)", (*portValue)(&c.port)},
+		{"MONGODB_URI", "mongodb-uri", "", "MongoDB connection string (mongodb://... or mongodb+srv://...); empty runs the embedded FerretDB", (*uriValue)(&c.mongoURI)},
+		{"MONGODB_DATABASE", "mongodb-database", "gatehouse", "database name (letters, digits, _ and -, up to 63)", (*databaseValue)(&c.mongoDB)},
+		{"DATA_DIR", "data-dir", "./data", "directory of the embedded database's files", (*dirValue)(&c.dataDir)},
 		{"SESSION_TTL", "session-ttl", "1h", "idle timeout: a session unused this long expires", (*durationValue)(&c.sessionTTL)},
-		{"SESSION_MAX_AGE", "session-max-age", "24h", "a session's longest life, however much it is used", (*durationValue)(&c.sessionMaxAge)},
-		{"BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost of password hashes (4 to 31)", (*intValue)(&c.bcryptCost)},
+		{"SESSION_MAX_AGE", "session-max-age", "24h", "a session's longest life, however much it is used (at least SESSION_TTL)", (*durationValue)(&c.sessionMaxAge)},
+		{"BCRYPT_COST", "bcrypt-cost", "12", "bcrypt cost of password hashes (4 to 31)", &intValue{&c.bcryptCost, 4, 31}},
 		{"ALLOW_SIGNUP", "allow-signup", "true", "whether register is open to anyone", (*boolValue)(&c.allowSignup)},
 		{"COOKIE_SECURE", "cookie-secure", "true", "mark the session cookie Secure (false for plain-http deployments other than localhost)", (*boolValue)(&c.cookieSecure)},
 		{"TRUSTED_PROXIES", "trusted-proxies", "", "comma list of proxy addresses or CIDRs whose X-Forwarded-For is believed", &c.trustedProxies},
@@ -67,102 +76,314 @@ func parseConfig(name string, args []string, getenv func(string) string, usage i
 		{"DB_TIMEOUT", "db-timeout", "5s", "deadline of every database operation", (*durationValue)(&c.dbTimeout)},
 		{"SWEEP_INTERVAL", "sweep-interval", "1m", "how often expired sessions are deleted", (*durationValue)(&c.sweepInterval)},
 		{"SHUTDOWN_TIMEOUT", "shutdown-timeout", "10s", "how long in-flight requests may take to finish on shutdown", (*durationValue)(&c.shutdown)},
-		{"CORS_ORIGINS", "cors-origins", "", "comma list of browser origins allowed to call the API with credentials; empty = same-origin only", &c.corsOrigins},
+		{"CORS_ORIGINS", "cors-origins", "", "comma list of browser origins (like https://app.example.com or http://localhost:5173) allowed to call the API with credentials; empty = same-origin only", &c.corsOrigins},
 		{"INTROSPECTION", "introspection", "true", "whether schema introspection is on", (*boolValue)(&c.introspection)},
-		{"THROTTLE_USER_LIMIT", "throttle-user-limit", "5", "failed logins for one username within the window before it is locked", (*intValue)(&c.throttle.UserLimit)},
-		{"THROTTLE_IP_LIMIT", "throttle-ip-limit", "50", "failed logins from one client address (IPv6: /64) within the window before it is locked", (*intValue)(&c.throttle.IPLimit)},
-		{"THROTTLE_REGISTER_LIMIT", "throttle-register-limit", "10", "registrations from one client address (IPv6: /64) within the window before it is locked", (*intValue)(&c.throttle.RegisterLimit)},
+		{"THROTTLE_USER_LIMIT", "throttle-user-limit", "5", "failed logins for one username within the window before it is locked", &intValue{&c.throttle.UserLimit, 1, 0}},
+		{"THROTTLE_IP_LIMIT", "throttle-ip-limit", "50", "failed logins from one client address (IPv6: /64) within the window before it is locked", &intValue{&c.throttle.IPLimit, 1, 0}},
+		{"THROTTLE_REGISTER_LIMIT", "throttle-register-limit", "10", "registrations from one client address (IPv6: /64) within the window before it is locked", &intValue{&c.throttle.RegisterLimit, 1, 0}},
 		{"THROTTLE_WINDOW", "throttle-window", "15m", "how long failed logins are remembered after the last one", (*durationValue)(&c.throttle.Window)},
 		{"THROTTLE_BASE_DELAY", "throttle-base-delay", "30s", "first lock's length; each further lock doubles it", (*durationValue)(&c.throttle.BaseDelay)},
-		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock", (*durationValue)(&c.throttle.MaxDelay)},
-		{"MAX_SESSIONS_PER_USER", "max-sessions-per-user", "100", "sessions one user may have; a login beyond it ends the user's oldest", (*intValue)(&c.maxSessions)},
-		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", (*intValue)(&c.bcryptSlots)},
+		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock (at least THROTTLE_BASE_DELAY)", (*durationValue)(&c.throttle.MaxDelay)},
+		{"MAX_SESSIONS_PER_USER", "max-sessions-per-user", "100", "sessions one user may have; a login beyond it ends the user's oldest", &intValue{&c.maxSessions, 1, 0}},
+		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", &intValue{&c.bcryptSlots, 0, 0}},
 		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port)", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 	}
-	for _, v := range vars {
-		if err := v.value.Set(v.def); err != nil {
-			panic(fmt.Sprintf("default of %s: %v", v.env, err)) // a bug, not input
+}
+
+// parseConfig reads the environment, then the flags (which win), and
+// checks every setting before the caller opens, creates or binds anything.
+// An invalid value is a *usageError that names the variable and the flag
+// and says the expected form; all of them are reported at once. -h prints
+// the help to help and returns flag.ErrHelp.
+func parseConfig(name string, args []string, getenv func(string) string, help io.Writer) (*config, []string, error) {
+	c := &config{}
+	settings := c.settings()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	flags := make([]rawFlag, len(settings))
+	for i, s := range settings {
+		if err := s.value.Set(s.def); err != nil {
+			panic(fmt.Sprintf("default of %s: %v", s.env, err)) // a bug, not input
 		}
-		if s := getenv(v.env); s != "" {
-			if err := v.value.Set(s); err != nil {
-				return nil, nil, fmt.Errorf("%s=%q: %w", v.env, s, err)
-			}
-		}
-		fs.Var(v.value, v.flag, fmt.Sprintf("%s (env %s, default %q)", v.help, v.env, v.def))
+		_, flags[i].isBool = s.value.(*boolValue)
+		fs.Var(&flags[i], s.flag, s.help)
 	}
 	fs.Bool("version", false, "print the version and exit (run answers it before reading any setting)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		printHelp(help, settings)
 		return nil, nil, err
+	} else if err != nil {
+		return nil, nil, &usageError{err: err, usage: commandUsage}
 	}
-	if c.sessionMaxAge < c.sessionTTL {
-		return nil, nil, errors.New("SESSION_MAX_AGE must not be shorter than SESSION_TTL")
+
+	var errs []error
+	for i, s := range settings {
+		name, other, v := s.env, "flag -"+s.flag, getenv(s.env)
+		if flags[i].set {
+			name, other, v = "-"+s.flag, s.env, flags[i].s
+		} else if v == "" {
+			continue
+		}
+		if err := s.value.Set(v); err != nil {
+			shown := v
+			if s.env == "MONGODB_URI" {
+				shown = storage.RedactURI(v)
+			}
+			errs = append(errs, fmt.Errorf("%s=%q (%s): %w", name, shown, other, err))
+		}
 	}
-	if c.throttle.UserLimit < 1 || c.throttle.IPLimit < 1 || c.throttle.RegisterLimit < 1 {
-		return nil, nil, errors.New("THROTTLE_USER_LIMIT, THROTTLE_IP_LIMIT and THROTTLE_REGISTER_LIMIT must be at least 1")
+	if len(errs) == 0 {
+		errs = append(errs, c.check()...)
 	}
-	if c.maxSessions < 1 {
-		return nil, nil, errors.New("MAX_SESSIONS_PER_USER must be at least 1")
+	if len(errs) > 0 {
+		return nil, nil, &usageError{err: errors.Join(errs...)}
 	}
-	if c.bcryptSlots < 0 {
-		return nil, nil, errors.New("BCRYPT_SLOTS must not be negative")
-	}
-	if err := auth.ValidateCost(c.bcryptCost); err != nil {
-		return nil, nil, fmt.Errorf("BCRYPT_COST: %w", err)
+	c.effective = make([]slog.Attr, len(settings))
+	for i, s := range settings {
+		v := s.value.String()
+		if s.env == "MONGODB_URI" {
+			v = storage.RedactURI(v)
+		}
+		c.effective[i] = slog.String(s.env, v)
 	}
 	return c, fs.Args(), nil
 }
 
-type stringValue string
+// check holds the rules between settings.
+func (c *config) check() []error {
+	var errs []error
+	if c.sessionMaxAge < c.sessionTTL {
+		errs = append(errs, fmt.Errorf("SESSION_MAX_AGE (%v) is shorter than SESSION_TTL (%v): a session's longest life must be at least its idle timeout", c.sessionMaxAge, c.sessionTTL))
+	}
+	if c.throttle.MaxDelay < c.throttle.BaseDelay {
+		errs = append(errs, fmt.Errorf("THROTTLE_MAX_DELAY (%v) is shorter than THROTTLE_BASE_DELAY (%v): the longest lock must be at least the first", c.throttle.MaxDelay, c.throttle.BaseDelay))
+	}
+	if c.metricsAddr != "off" {
+		if _, port, _ := net.SplitHostPort(c.metricsAddr); port == c.port && port != "0" {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR (%s) is on the API's PORT %s: give /metrics a port of its own, such as 127.0.0.1:9464", c.metricsAddr, c.port))
+		}
+	}
+	return errs
+}
 
-func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
-func (v *stringValue) String() string     { return string(*v) }
+// usageError is a command line or a setting gatehouse cannot run with,
+// found before anything was opened, created or bound: main prints it (and
+// usage, when set) to stderr and exits 2.
+type usageError struct {
+	err   error
+	usage string
+}
 
-// addrValue is "off" or an address to listen on.
+func (e *usageError) Error() string {
+	if e.usage == "" {
+		return e.err.Error()
+	}
+	return e.err.Error() + "\n" + e.usage
+}
+
+func (e *usageError) Unwrap() error { return e.err }
+
+// rawFlag holds a flag's text until every setting is read, so that a bad
+// value from a flag is reported as one from the environment is.
+type rawFlag struct {
+	s           string
+	set, isBool bool
+}
+
+func (f *rawFlag) Set(s string) error { f.s, f.set = s, true; return nil }
+func (f *rawFlag) String() string     { return f.s }
+func (f *rawFlag) IsBoolFlag() bool   { return f.isBool }
+
+// printHelp writes -h: what gatehouse is, its commands, and every setting
+// once, with its default.
+func printHelp(w io.Writer, settings []setting) {
+	fmt.Fprintf(w, "gatehouse is a GraphQL login and session server.\n\n%s\n\n", commandUsage)
+	fmt.Fprintln(w, "settings, each an environment variable and a flag (the flag wins), all checked")
+	fmt.Fprintln(w, "before anything is opened or created:")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "empty"
+		}
+		fmt.Fprintf(w, "  %s, -%s (default %s)\n        %s\n", s.env, s.flag, def, s.help)
+	}
+}
+
+// hostValue is an address to listen on: an IP address or a host name,
+// without a port.
+type hostValue string
+
+func (v *hostValue) Set(s string) error {
+	if err := checkHost(s); err != nil {
+		return err
+	}
+	*v = hostValue(s)
+	return nil
+}
+func (v *hostValue) String() string { return string(*v) }
+
+func checkHost(s string) error {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(s); err == nil || strings.Contains(s, "://") {
+		return errors.New("want an IP address or host name alone (the port goes in PORT), like localhost or 0.0.0.0")
+	}
+	if !validHostname(s) {
+		return errors.New("want an IP address or host name, like localhost, 127.0.0.1 or 0.0.0.0")
+	}
+	return nil
+}
+
+// validHostname reports whether s is a DNS name: dot-separated labels of
+// letters, digits and hyphens, none empty or longer than 63, or starting or
+// ending with a hyphen.
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// portValue is a TCP port number, kept as text for net.JoinHostPort.
+type portValue string
+
+func (v *portValue) Set(s string) error {
+	p, err := parsePort(s)
+	if err != nil {
+		return err
+	}
+	*v = portValue(strconv.Itoa(p))
+	return nil
+}
+func (v *portValue) String() string { return string(*v) }
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.ParseUint(s, 10, 16)
+	if err != nil {
+		return 0, errors.New("want a port: a number from 0 to 65535")
+	}
+	return int(p), nil
+}
+
+// addrValue is "off" or an address to listen on, HOST:PORT (HOST may be
+// empty: every interface).
 type addrValue string
 
 func (v *addrValue) Set(s string) error {
-	if _, _, err := net.SplitHostPort(s); err != nil && s != "off" {
-		return errors.New("must be off or HOST:PORT")
+	if s == "off" {
+		*v = addrValue(s)
+		return nil
 	}
-	*v = addrValue(s)
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464")
+	}
+	if host != "" {
+		if err := checkHost(host); err != nil {
+			return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464; the host is not an IP address or host name")
+		}
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464; the port must be a number from 0 to 65535")
+	}
+	*v = addrValue(net.JoinHostPort(host, strconv.Itoa(p)))
 	return nil
 }
 func (v *addrValue) String() string { return string(*v) }
 
+// uriValue is a MongoDB connection string, checked without connecting.
+type uriValue string
+
+func (v *uriValue) Set(s string) error {
+	if s != "" {
+		if err := storage.CheckURI(s); err != nil {
+			return err
+		}
+	}
+	*v = uriValue(s)
+	return nil
+}
+func (v *uriValue) String() string { return string(*v) }
+
+// databaseValue is a database name both MongoDB and FerretDB accept.
+type databaseValue string
+
+var databaseName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,63}$`)
+
+func (v *databaseValue) Set(s string) error {
+	if !databaseName.MatchString(s) {
+		return errors.New("want 1 to 63 letters, digits, _ or -")
+	}
+	*v = databaseValue(s)
+	return nil
+}
+func (v *databaseValue) String() string { return string(*v) }
+
+// dirValue is a directory's path.
+type dirValue string
+
+func (v *dirValue) Set(s string) error {
+	if strings.ContainsRune(s, 0) {
+		return errors.New("want a directory's path")
+	}
+	*v = dirValue(s)
+	return nil
+}
+func (v *dirValue) String() string { return string(*v) }
+
+// durationValue is a positive duration: none of gatehouse's durations has a
+// meaning at zero.
 type durationValue time.Duration
 
 func (v *durationValue) Set(s string) error {
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		return errors.New("not a duration (like 30m or 1h)")
-	}
-	if d <= 0 {
-		return errors.New("must be positive")
+	if err != nil || d <= 0 {
+		return errors.New("want a positive duration, like 30s, 15m or 1h")
 	}
 	*v = durationValue(d)
 	return nil
 }
 func (v *durationValue) String() string { return time.Duration(*v).String() }
 
-type intValue int
+// intValue is a whole number from min to max (no maximum when max is 0).
+type intValue struct {
+	p        *int
+	min, max int
+}
 
 func (v *intValue) Set(s string) error {
 	i, err := strconv.Atoi(s)
-	if err != nil {
-		return errors.New("not a whole number")
+	if err != nil || i < v.min || (v.max != 0 && i > v.max) {
+		if v.max != 0 {
+			return fmt.Errorf("want a whole number from %d to %d", v.min, v.max)
+		}
+		return fmt.Errorf("want a whole number, %d or more", v.min)
 	}
-	*v = intValue(i)
+	*v.p = i
 	return nil
 }
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) String() string { return strconv.Itoa(*v.p) }
 
 type boolValue bool
 
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(s)
 	if err != nil {
-		return errors.New("not true or false")
+		return errors.New("want true or false")
 	}
 	*v = boolValue(b)
 	return nil
@@ -172,14 +393,20 @@ func (v *boolValue) IsBoolFlag() bool { return true }
 
 type levelValue slog.Level
 
-func (v *levelValue) Set(s string) error { return (*slog.Level)(v).UnmarshalText([]byte(s)) }
-func (v *levelValue) String() string     { return slog.Level(*v).String() }
+func (v *levelValue) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "debug", "info", "warn", "error":
+		return (*slog.Level)(v).UnmarshalText([]byte(s))
+	}
+	return errors.New("want debug, info, warn or error")
+}
+func (v *levelValue) String() string { return strings.ToLower(slog.Level(*v).String()) }
 
 type formatValue string
 
 func (v *formatValue) Set(s string) error {
 	if s != "text" && s != "json" {
-		return errors.New("must be text or json")
+		return errors.New("want text or json")
 	}
 	*v = formatValue(s)
 	return nil
@@ -200,7 +427,7 @@ func (p *prefixList) Set(s string) error {
 		} else if a, err := netip.ParseAddr(f); err == nil {
 			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
 		} else {
-			return fmt.Errorf("%q is not an address or CIDR prefix", f)
+			return fmt.Errorf("%q is not an IP address or CIDR prefix (want a comma list like 10.0.0.1,192.168.0.0/16)", f)
 		}
 	}
 	return nil
@@ -214,17 +441,84 @@ func (p *prefixList) String() string {
 	return strings.Join(s, ",")
 }
 
-// listValue is a comma list of words.
-type listValue []string
+// originList is a comma list of browser origins, normalised to what a
+// browser sends in its Origin header: scheme and host in lower case, no
+// default port, no trailing slash.
+type originList []string
 
-func (l *listValue) Set(s string) error {
+func (l *originList) Set(s string) error {
 	*l = nil
 	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			*l = append(*l, f)
+		if f = strings.TrimSpace(f); f == "" {
+			continue
 		}
+		o, err := parseOrigin(f)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, o)
 	}
 	return nil
 }
 
-func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *originList) String() string { return strings.Join(*l, ",") }
+
+// parseOrigin returns s as a browser sends it in Origin: scheme://host or
+// scheme://host:port, with http or https, in lower case, without the
+// scheme's default port. A single trailing slash is dropped; a path, query,
+// fragment, user or wildcard is refused, since a browser never sends one.
+func parseOrigin(s string) (string, error) {
+	const form = "want an origin, scheme://host[:port] with http or https and nothing after it"
+	if strings.Contains(s, "*") {
+		return "", fmt.Errorf("%q: wildcards are refused: the API is called with credentials, so name each origin (%s)", s, form)
+	}
+	if !strings.Contains(s, "://") {
+		scheme := "https://"
+		if h, _, err := net.SplitHostPort(s); (err == nil && isLoopback(h)) || isLoopback(s) {
+			scheme = "http://"
+		}
+		return "", fmt.Errorf("%q has no scheme: write %s%s (%s)", s, scheme, s, form)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q: %s", s, form)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case scheme != "http" && scheme != "https":
+		return "", fmt.Errorf("%q: the scheme must be http or https (%s)", s, form)
+	case u.User != nil:
+		return "", fmt.Errorf("%q: an origin has no user (%s)", s, form)
+	case u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s, "#"):
+		return "", fmt.Errorf("%q: an origin has no path, query or fragment; write %s://%s (%s)", s, scheme, u.Host, form)
+	case u.Hostname() == "":
+		return "", fmt.Errorf("%q has no host (%s)", s, form)
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, r := range host {
+		if r > 127 {
+			return "", fmt.Errorf("%q: write the host in its ASCII (punycode) form, as browsers send it", s)
+		}
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := u.Port(); port != "" {
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 {
+			return "", fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
+		}
+		if !(scheme == "http" && p == 80 || scheme == "https" && p == 443) {
+			host += ":" + strconv.FormatUint(p, 10)
+		}
+	}
+	return scheme + "://" + host, nil
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return a.IsLoopback()
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}

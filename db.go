@@ -7,10 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,21 +35,13 @@ const handshakeTimeout = 10 * time.Second
 // _id indexes of every database in place as clients create their
 // collections.
 func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Logger) error {
-	fs := flag.NewFlagSet("db", flag.ContinueOnError)
-	addr := fs.String("addr", "", "also serve other hosts on this TCP `HOST:PORT`, with mutual TLS only (needs -tls-cert, -tls-key and -tls-client-ca)")
-	certFile := fs.String("tls-cert", "", "PEM `file` of the certificate (chain) -addr presents")
-	keyFile := fs.String("tls-key", "", "PEM `file` of the private key of -tls-cert")
-	caFile := fs.String("tls-client-ca", "", "PEM `file` of the CA certificates a client's certificate must chain to")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseDBFlags(args, io.Discard)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return errors.New(commandUsage)
-	}
 	var tlsConfig *tls.Config
-	if *addr != "" || *certFile != "" || *keyFile != "" || *caFile != "" {
-		var err error
-		if tlsConfig, err = mutualTLS(*addr, *certFile, *keyFile, *caFile); err != nil {
+	if f.addr != "" {
+		if tlsConfig, err = mutualTLS(f.certFile, f.keyFile, f.caFile); err != nil {
 			return err
 		}
 	}
@@ -70,7 +64,7 @@ func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Lo
 	go func() { _ = e.Serve(ln) }()
 	log.Info("embedded database listening", "uri", embedded.SocketURI(path), "dir", e.Dir())
 	if tlsConfig != nil {
-		ml, err := listenMutualTLS(*addr, tlsConfig, log)
+		ml, err := listenMutualTLS(f.addr, tlsConfig, log)
 		if err != nil {
 			return err
 		}
@@ -94,17 +88,55 @@ func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Lo
 	}
 }
 
+// dbFlags are the flags of `gatehouse db`.
+type dbFlags struct {
+	addr, certFile, keyFile, caFile string
+}
+
+// parseDBFlags reads the flags of `gatehouse db` and checks them, before
+// anything is opened: a mistake is a *usageError. -h prints the command's
+// usage and flags to help and returns flag.ErrHelp.
+func parseDBFlags(args []string, help io.Writer) (*dbFlags, error) {
+	f := &dbFlags{}
+	fs := flag.NewFlagSet("gatehouse db", flag.ContinueOnError)
+	fs.StringVar(&f.addr, "addr", "", "also serve other hosts on this TCP `HOST:PORT`, with mutual TLS only (needs -tls-cert, -tls-key and -tls-client-ca)")
+	fs.StringVar(&f.certFile, "tls-cert", "", "PEM `file` of the certificate (chain) -addr presents")
+	fs.StringVar(&f.keyFile, "tls-key", "", "PEM `file` of the private key of -tls-cert")
+	fs.StringVar(&f.caFile, "tls-client-ca", "", "PEM `file` of the CA certificates a client's certificate must chain to")
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	usage := func() string {
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return usageOf("db") + "\nflags:\n" + b.String() + "DATA_DIR and the LOG_ settings apply too (gatehouse -h)."
+	}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(help, usage())
+		return nil, err
+	case err != nil:
+		return nil, &usageError{err: fmt.Errorf("db: %w", err), usage: usage()}
+	case fs.NArg() > 0:
+		return nil, &usageError{err: fmt.Errorf("db: unexpected %q", fs.Arg(0)), usage: usage()}
+	case f.addr == "" && (f.certFile != "" || f.keyFile != "" || f.caFile != ""):
+		return nil, &usageError{err: errors.New("db: -tls-cert, -tls-key and -tls-client-ca go with -addr")}
+	case f.addr != "" && (f.certFile == "" || f.keyFile == "" || f.caFile == ""):
+		return nil, &usageError{err: errors.New("db: -addr serves other hosts, so it needs mutual TLS: give -tls-cert, -tls-key and -tls-client-ca too " +
+			"(the database has no passwords; this machine's instances need no -addr: they use the socket in DATA_DIR)")}
+	case f.addr != "":
+		if _, _, err := net.SplitHostPort(f.addr); err != nil {
+			return nil, &usageError{err: fmt.Errorf("db: -addr %q: want HOST:PORT, like 10.0.0.5:27017", f.addr)}
+		}
+	}
+	return f, nil
+}
+
 // mutualTLS is the TLS configuration of `gatehouse db -addr`: the server
 // presents certFile/keyFile, and every client must present a certificate
-// that chains to caFile. Without all four there is no TCP listener at all.
-func mutualTLS(addr, certFile, keyFile, caFile string) (*tls.Config, error) {
-	if addr == "" {
-		return nil, errors.New("db: -tls-cert, -tls-key and -tls-client-ca go with -addr")
-	}
-	if certFile == "" || keyFile == "" || caFile == "" {
-		return nil, errors.New("db: -addr serves other hosts, so it needs mutual TLS: give -tls-cert, -tls-key and -tls-client-ca too " +
-			"(the database has no passwords; this machine's instances need no -addr: they use the socket in DATA_DIR)")
-	}
+// that chains to caFile (parseDBFlags made sure all three are given).
+func mutualTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("db: -tls-cert/-tls-key: %w", err)

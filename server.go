@@ -4,7 +4,7 @@
 //	go run . user add NAME      create a user, password from stdin
 //	go run . user passwd NAME   set a user's password, ending its sessions
 //	go run . db                 serve only the embedded database (on its socket), for several instances
-//	go run . -h                 list settings (environment variables and flags)
+//	go run . -h                 list the commands and settings (environment variables and flags)
 //	go run . -version           print the version, from the build information
 package main
 
@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,10 +33,24 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout); err != nil {
+	err := run(context.Background(), os.Args, os.Getenv, os.Stdin, os.Stdout)
+	if err == nil {
+		return
+	}
+	var usage *usageError
+	if !errors.As(err, &usage) {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)
 	}
+	// Nothing was opened, created or bound: say every mistake, then how
+	// the command line goes.
+	for _, line := range strings.Split(usage.err.Error(), "\n") {
+		fmt.Fprintln(os.Stderr, "gatehouse:", line)
+	}
+	if usage.usage != "" {
+		fmt.Fprintln(os.Stderr, usage.usage)
+	}
+	os.Exit(2)
 }
 
 // run is the whole program; the end-to-end tests call it too.
@@ -45,6 +60,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	cfg, rest, err := parseConfig(args[0], args[1:], getenv, stdout)
+	if err == nil && len(rest) > 0 {
+		err = checkCommand(rest, stdout)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -60,15 +78,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	tuneGC(getenv, os.DirFS("/"))
+	if len(rest) == 0 || rest[0] == "db" {
+		log.LogAttrs(ctx, slog.LevelInfo, "configuration", cfg.effective...)
+	}
 	if len(rest) > 0 && rest[0] == "db" {
 		return serveDatabase(ctx, cfg, rest[1:], log)
 	}
 
 	var db *database
 	if len(rest) > 0 {
-		if err := checkCommand(rest); err != nil {
-			return err
-		}
 		var remote users
 		db, remote, err = openForCommand(ctx, cfg, log)
 		if remote != nil {

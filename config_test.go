@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/testlog"
+)
+
+// parse runs parseConfig on env and args as run does.
+func parse(env map[string]string, args ...string) (*config, error) {
+	cfg, _, err := parseConfig("gatehouse", args, func(k string) string { return env[k] }, &bytes.Buffer{})
+	return cfg, err
+}
+
+// Every setting is checked, and a bad one is refused with a message that
+// names its variable and its flag and says the expected form.
+func TestBadSettingsSayWhatToFix(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+		want       []string // in the error, besides the variable and the flag
+	}{
+		{"PORT", "abc", []string{"a number from 0 to 65535"}},
+		{"PORT", "70000", []string{"a number from 0 to 65535"}},
+		{"PORT", "-1", []string{"a number from 0 to 65535"}},
+		{"HOST", "localhost:8080", []string{"the port goes in PORT"}},
+		{"HOST", "http://localhost", []string{"IP address or host name"}},
+		{"HOST", "bad host", []string{"IP address or host name"}},
+		{"MONGODB_URI", "localhost:27017", []string{"mongodb://", "mongodb+srv://"}},
+		{"MONGODB_URI", "mongodb://alice:s3cret@db.example:99999/", []string{"port", "alice:xxxxx@"}},
+		{"MONGODB_URI", "mongodb+srv://db.example:27017/", []string{"without a port"}},
+		{"MONGODB_DATABASE", "my.db", []string{"letters, digits, _ or -"}},
+		{"DATA_DIR", "a\x00b", []string{"path"}},
+		{"SESSION_TTL", "soon", []string{"positive duration, like 30s, 15m or 1h"}},
+		{"SESSION_TTL", "0s", []string{"positive duration"}},
+		{"SESSION_MAX_AGE", "-1h", []string{"positive duration"}},
+		{"DB_TIMEOUT", "0", []string{"positive duration"}},
+		{"SWEEP_INTERVAL", "0s", []string{"positive duration"}},
+		{"SHUTDOWN_TIMEOUT", "10", []string{"positive duration"}},
+		{"THROTTLE_WINDOW", "0s", []string{"positive duration"}},
+		{"BCRYPT_WAIT", "-5s", []string{"positive duration"}},
+		{"BCRYPT_COST", "3", []string{"from 4 to 31"}},
+		{"BCRYPT_COST", "32", []string{"from 4 to 31"}},
+		{"BCRYPT_COST", "twelve", []string{"from 4 to 31"}},
+		{"THROTTLE_USER_LIMIT", "0", []string{"1 or more"}},
+		{"THROTTLE_IP_LIMIT", "-3", []string{"1 or more"}},
+		{"THROTTLE_REGISTER_LIMIT", "ten", []string{"1 or more"}},
+		{"MAX_SESSIONS_PER_USER", "0", []string{"1 or more"}},
+		{"BCRYPT_SLOTS", "-1", []string{"0 or more"}},
+		{"ALLOW_SIGNUP", "maybe", []string{"true or false"}},
+		{"COOKIE_SECURE", "yes please", []string{"true or false"}},
+		{"INTROSPECTION", "on", []string{"true or false"}},
+		{"TRUSTED_PROXIES", "10.0.0.0/33", []string{"CIDR prefix"}},
+		{"TRUSTED_PROXIES", "10.0.0.1, proxy.example", []string{`"proxy.example"`}},
+		{"LOG_LEVEL", "loud", []string{"debug, info, warn or error"}},
+		{"LOG_LEVEL", "info+2", []string{"debug, info, warn or error"}},
+		{"LOG_FORMAT", "yaml", []string{"text or json"}},
+		{"METRICS_ADDR", "9464", []string{"off or HOST:PORT"}},
+		{"METRICS_ADDR", "127.0.0.1:99999", []string{"0 to 65535"}},
+		{"METRICS_ADDR", "bad host:9464", []string{"host name"}},
+		{"CORS_ORIGINS", "localhost:5173", []string{"no scheme", "write http://localhost:5173"}},
+		{"CORS_ORIGINS", "app.example.com", []string{"write https://app.example.com"}},
+		{"CORS_ORIGINS", "*", []string{"wildcards are refused", "credentials"}},
+		{"CORS_ORIGINS", "https://*.example.com", []string{"wildcards are refused"}},
+		{"CORS_ORIGINS", "http://localhost:5173/app", []string{"no path", "write http://localhost:5173"}},
+		{"CORS_ORIGINS", "http://localhost:5173//", []string{"no path"}},
+		{"CORS_ORIGINS", "http://localhost:5173/?x=1", []string{"query"}},
+		{"CORS_ORIGINS", "http://localhost:5173/#top", []string{"fragment"}},
+		{"CORS_ORIGINS", "http://me@localhost:5173", []string{"no user"}},
+		{"CORS_ORIGINS", "ftp://files.example", []string{"http or https"}},
+		{"CORS_ORIGINS", "http://:5173", []string{"no host"}},
+		{"CORS_ORIGINS", "http://localhost:0", []string{"1 to 65535"}},
+		{"CORS_ORIGINS", "https://bücher.example", []string{"punycode"}},
+	} {
+		_, err := parse(map[string]string{tc.key: tc.value})
+		var usage *usageError
+		if !errors.As(err, &usage) {
+			t.Errorf("%s=%q: got %v, want a *usageError", tc.key, tc.value, err)
+			continue
+		}
+		flagName := "-" + strings.ReplaceAll(strings.ToLower(tc.key), "_", "-")
+		for _, want := range append(tc.want, tc.key, "flag "+flagName) {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s=%q: error %q does not say %q", tc.key, tc.value, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s=%q: error shows the password: %v", tc.key, tc.value, err)
+		}
+		// The same value from the flag: the message leads with the flag.
+		_, err = parse(nil, flagName+"="+tc.value)
+		if err == nil || !strings.HasPrefix(err.Error(), flagName+"=") || !strings.Contains(err.Error(), "("+tc.key+")") {
+			t.Errorf("%s=%q: error %v, want one that starts with %s= and names %s", flagName, tc.value, err, flagName, tc.key)
+		}
+	}
+}
+
+// Settings that are each valid but wrong together are refused, and every
+// mistake is reported at once.
+func TestSettingsThatContradictEachOther(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"SESSION_TTL": "2h", "SESSION_MAX_AGE": "1h"}, []string{"SESSION_MAX_AGE (1h0m0s) is shorter than SESSION_TTL (2h0m0s)"}},
+		{map[string]string{"THROTTLE_BASE_DELAY": "1m", "THROTTLE_MAX_DELAY": "30s"}, []string{"THROTTLE_MAX_DELAY (30s) is shorter than THROTTLE_BASE_DELAY (1m0s)"}},
+		{map[string]string{"METRICS_ADDR": "127.0.0.1:8080"}, []string{"METRICS_ADDR (127.0.0.1:8080) is on the API's PORT 8080"}},
+		{map[string]string{"PORT": "9000", "METRICS_ADDR": ":9000"}, []string{"on the API's PORT 9000"}},
+		{map[string]string{"PORT": "abc", "LOG_LEVEL": "loud", "CORS_ORIGINS": "localhost:5173"}, []string{"PORT=", "LOG_LEVEL=", "CORS_ORIGINS="}},
+	} {
+		_, err := parse(tc.env)
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%v: error %v, want one that says %q", tc.env, err, want)
+			}
+		}
+	}
+	// Port 0 picks a free port for each: no clash.
+	if _, err := parse(map[string]string{"PORT": "0", "METRICS_ADDR": "127.0.0.1:0"}); err != nil {
+		t.Errorf("PORT=0 METRICS_ADDR=127.0.0.1:0: %v", err)
+	}
+}
+
+// Good values are kept in their normal form: origins as browsers send them.
+func TestSettingsAreNormalised(t *testing.T) {
+	cfg, err := parse(map[string]string{
+		"CORS_ORIGINS": " HTTP://LocalHost:5173/ , https://App.Example.com:443, http://[::1]:80/,https://app.example.com:8443",
+		"PORT":         "0080",
+		"LOG_LEVEL":    "WARN",
+		"METRICS_ADDR": ":09464",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"http://localhost:5173", "https://app.example.com", "http://[::1]", "https://app.example.com:8443"}
+	if got := []string(cfg.corsOrigins); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("CORS_ORIGINS: got %q, want %q", got, want)
+	}
+	if cfg.port != "80" || cfg.metricsAddr != ":9464" || cfg.logLevel.String() != "WARN" {
+		t.Errorf("PORT %q, METRICS_ADDR %q, LOG_LEVEL %v; want 80, :9464, WARN", cfg.port, cfg.metricsAddr, cfg.logLevel)
+	}
+	// Every default passes its own check.
+	if _, err := parse(nil); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
+
+// The start-up log has one line with every setting's effective value, the
+// MONGODB_URI password redacted; it is written before the database is
+// opened, so it is there even when that fails.
+func TestEffectiveConfigurationIsLogged(t *testing.T) {
+	env := testEnv(t)
+	env["LOG_FORMAT"] = "json"
+	env["DB_TIMEOUT"] = "1s"
+	env["MONGODB_URI"] = "mongodb://alice:s3cret@127.0.0.1:1/?authSource=admin" // nothing listens on port 1
+	env["CORS_ORIGINS"] = "http://localhost:5173/"
+	var out testlog.Buffer
+	err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &out)
+	if err == nil {
+		t.Fatal("run connected to a MongoDB on port 1")
+	}
+	if strings.Contains(out.String()+err.Error(), "s3cret") {
+		t.Errorf("the password is in the log or the error:\n%s\n%v", out.String(), err)
+	}
+	var line map[string]any
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		if strings.Contains(l, `"msg":"configuration"`) {
+			if line != nil {
+				t.Errorf("a second configuration line: %s", l)
+			}
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("%v: %s", err, l)
+			}
+		}
+	}
+	if line == nil {
+		t.Fatalf("no configuration line in the log:\n%s", out.String())
+	}
+	for _, s := range (&config{}).settings() {
+		if _, ok := line[s.env]; !ok {
+			t.Errorf("the configuration line has no %s: %v", s.env, line)
+		}
+	}
+	for k, want := range map[string]string{
+		"MONGODB_URI":  "mongodb://alice:xxxxx@127.0.0.1:1/?authSource=admin",
+		"CORS_ORIGINS": "http://localhost:5173",
+		"PORT":         "0",
+		"SESSION_TTL":  "1h0m0s",
+		"LOG_LEVEL":    "info",
+	} {
+		if line[k] != want {
+			t.Errorf("configuration %s=%v, want %q", k, line[k], want)
+		}
+	}
+}
+
+// An origin written with a trailing slash and capitals is the browser's
+// origin: its preflight is answered.
+func TestNormalisedOriginGetsPreflight(t *testing.T) {
+	env := testEnv(t)
+	env["CORS_ORIGINS"] = "HTTP://LocalHost:5173/"
+	g := start(t, env)
+	if !strings.Contains(g.out.String(), "CORS_ORIGINS=http://localhost:5173 ") {
+		t.Errorf("the configuration line does not show the normalised origin:\n%s", g.out)
+	}
+	req, _ := http.NewRequest(http.MethodOptions, g.url+"/query", nil)
+	req.Header.Set("Origin", "http://localhost:5173")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:5173" {
+		t.Errorf("preflight from http://localhost:5173: Access-Control-Allow-Origin %q, want the origin", got)
+	}
+}
+
+// -h says what gatehouse is, lists every command, and each setting once
+// with its default; `user -h` and `db -h` list theirs.
+func TestHelp(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"gatehouse"}, args...), func(string) string { return "" }, strings.NewReader(""), &out)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	out := help("-h")
+	if !strings.HasPrefix(out, "gatehouse is a GraphQL login and session server.\n") {
+		t.Errorf("-h does not start with a description:\n%s", out)
+	}
+	for _, cmd := range []string{"\n  gatehouse  ", "\n  gatehouse user add NAME", "\n  gatehouse user passwd NAME", "\n  gatehouse db ", "\n  gatehouse -version"} {
+		if !strings.Contains(out, cmd) {
+			t.Errorf("-h does not list %q:\n%s", strings.TrimSpace(cmd), out)
+		}
+	}
+	settings := (&config{}).settings()
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "empty"
+		}
+		if n := strings.Count(out, "\n  "+s.env+", -"+s.flag+" (default "+def+")\n"); n != 1 {
+			t.Errorf("-h lists %s with its default %d times, want once", s.env, n)
+		}
+	}
+	if n := strings.Count(out, "default"); n != len(settings) {
+		t.Errorf("-h says default %d times for %d settings:\n%s", n, len(settings), out)
+	}
+
+	out = help("user", "-h")
+	if !strings.Contains(out, "gatehouse user add NAME") || !strings.Contains(out, "gatehouse user passwd NAME") || strings.Contains(out, "gatehouse db") {
+		t.Errorf("user -h:\n%s", out)
+	}
+	out = help("db", "-h")
+	if !strings.Contains(out, "gatehouse db [") || !strings.Contains(out, "-tls-client-ca") || strings.Contains(out, "gatehouse user") {
+		t.Errorf("db -h:\n%s", out)
+	}
+}
+
+// A command line or a setting gatehouse cannot run with exits 2 with a
+// message on stderr, having created, opened and bound nothing: the
+// directory it runs in (whose ./data is the default DATA_DIR) stays
+// empty. -h exits 0 and touches nothing either.
+func TestMistakesTouchNothing(t *testing.T) {
+	bin := binary(t)
+	for _, tc := range []struct {
+		env    map[string]string
+		args   []string
+		status int
+		stderr []string
+	}{
+		{map[string]string{"PORT": "abc"}, nil, 2, []string{`PORT="abc" (flag -port): want a port: a number from 0 to 65535`}},
+		{map[string]string{"PORT": "70000"}, nil, 2, []string{"PORT=", "0 to 65535"}},
+		{nil, []string{"-port", "-1"}, 2, []string{`-port="-1" (PORT)`, "0 to 65535"}},
+		{map[string]string{"CORS_ORIGINS": "localhost:5173"}, nil, 2, []string{"CORS_ORIGINS=", "write http://localhost:5173"}},
+		{map[string]string{"SESSION_MAX_AGE": "30m"}, []string{"user", "add", "alice"}, 2, []string{"SESSION_MAX_AGE (30m0s) is shorter than SESSION_TTL (1h0m0s)"}},
+		{nil, []string{"foo"}, 2, []string{`unknown command "foo"`, "usage:", "gatehouse user add NAME", "gatehouse db"}},
+		{nil, []string{"user", "nonsense"}, 2, []string{"not a command: gatehouse user nonsense", "gatehouse user passwd NAME"}},
+		{nil, []string{"user", "add"}, 2, []string{"not a command: gatehouse user add", "gatehouse user add NAME"}},
+		{nil, []string{"user"}, 2, []string{"gatehouse user add NAME"}},
+		{nil, []string{"db", "extra"}, 2, []string{`db: unexpected "extra"`, "-tls-client-ca"}},
+		{nil, []string{"db", "-addr", "127.0.0.1:0"}, 2, []string{"needs mutual TLS"}},
+		{nil, []string{"-nope"}, 2, []string{"-nope", "usage:"}},
+		{nil, []string{"-h"}, 0, nil},
+		{nil, []string{"user", "-h"}, 0, nil},
+		{nil, []string{"db", "-h"}, 0, nil},
+	} {
+		dir := t.TempDir()
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Dir = dir
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+		for k, v := range tc.env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if status := 0; err == nil || errors.As(err, &exit) {
+			if exit != nil {
+				status = exit.ExitCode()
+			}
+			if status != tc.status {
+				t.Errorf("%v %v: exit status %d, want %d; stderr:\n%s", tc.env, tc.args, status, tc.status, &stderr)
+			}
+		} else {
+			t.Fatal(err)
+		}
+		for _, want := range tc.stderr {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("%v %v: stderr does not say %q:\n%s", tc.env, tc.args, want, &stderr)
+			}
+		}
+		if tc.status != 0 && stdout.Len() > 0 {
+			t.Errorf("%v %v: wrote to stdout:\n%s", tc.env, tc.args, &stdout)
+		}
+		if tc.status == 0 && (stdout.Len() == 0 || stderr.Len() > 0) {
+			t.Errorf("%v %v: stdout %q, stderr %q; want the help on stdout alone", tc.env, tc.args, &stdout, &stderr)
+		}
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+			t.Errorf("%v %v: the directory holds %v (%v), want nothing", tc.env, tc.args, entries, err)
+		}
+	}
+}
+
+// run answers a help request with flag.ErrHelp turned into success, and a
+// mistake with a *usageError, before it reads anything else.
+func TestCheckCommand(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want error // nil, flag.ErrHelp, or a *usageError
+	}{
+		{[]string{"user", "add", "alice"}, nil},
+		{[]string{"user", "passwd", "alice"}, nil},
+		{[]string{"db"}, nil},
+		{[]string{"user", "add", "alice", "-h"}, flag.ErrHelp},
+		{[]string{"user", "--help"}, flag.ErrHelp},
+		{[]string{"user", "add", "alice", "bob"}, &usageError{}},
+		{[]string{"help"}, &usageError{}},
+	} {
+		err := checkCommand(tc.args, &bytes.Buffer{})
+		var usage *usageError
+		switch want := tc.want.(type) {
+		case nil:
+			if err != nil {
+				t.Errorf("%v: %v, want nil", tc.args, err)
+			}
+		case *usageError:
+			if !errors.As(err, &usage) {
+				t.Errorf("%v: %v, want a *usageError", tc.args, err)
+			}
+		default:
+			if !errors.Is(err, want) {
+				t.Errorf("%v: %v, want %v", tc.args, err, want)
+			}
+		}
+	}
+}
