@@ -337,7 +337,7 @@ func (v *databaseValue) String() string { return string(*v) }
 type dirValue string
 
 func (v *dirValue) Set(s string) error {
-	if strings.ContainsRune(s, 0) {
+	if s == "" || strings.ContainsRune(s, 0) {
 		return errors.New("want a directory's path")
 	}
 	*v = dirValue(s)

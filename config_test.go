@@ -103,6 +103,19 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 	}
 }
 
+// An empty flag is a value (an empty variable is unset): where it means
+// nothing, it is refused.
+func TestEmptyFlags(t *testing.T) {
+	for _, arg := range []string{"-host=", "-port=", "-data-dir=", "-mongodb-database=", "-session-ttl=", "-metrics-addr="} {
+		if _, err := parse(nil, arg); err == nil || !strings.HasPrefix(err.Error(), arg+`""`) {
+			t.Errorf("%s: %v, want an error about it", arg, err)
+		}
+	}
+	if cfg, err := parse(map[string]string{"CORS_ORIGINS": "http://localhost:5173"}, "-cors-origins="); err != nil || len(cfg.corsOrigins) != 0 {
+		t.Errorf("-cors-origins= over CORS_ORIGINS: %v, %v; want no origins", err, cfg)
+	}
+}
+
 // Settings that are each valid but wrong together are refused, and every
 // mistake is reported at once.
 func TestSettingsThatContradictEachOther(t *testing.T) {
