@@ -376,3 +376,43 @@ func hasHeading(text, anchor string) bool {
 	}
 	return false
 }
+
+// configRow is a row of the README's configuration table:
+// | `VARIABLE` | `-flag` | `default` or (empty) | meaning |
+var configRow = regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| `-([a-z0-9-]+)` \\| ([^|]*) \\|")
+
+// The README's configuration table has one row per setting of config.go,
+// with its flag and default, and no row for a setting that is gone.
+func TestREADMEConfigTable(t *testing.T) {
+	t.Parallel()
+	text, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{} // variable → flag, default
+	for _, m := range configRow.FindAllStringSubmatch(string(text), -1) {
+		rows[m[1]] = []string{m[2], strings.TrimSpace(m[3])}
+	}
+	settings := (&config{}).settings()
+	for _, s := range settings {
+		row, ok := rows[s.env]
+		if !ok {
+			t.Errorf("README.md's configuration table has no row for %s (-%s, default %q)", s.env, s.flag, s.def)
+			continue
+		}
+		delete(rows, s.env)
+		def := "(empty)"
+		if s.def != "" {
+			def = "`" + s.def + "`"
+		}
+		if row[0] != s.flag || !strings.HasPrefix(row[1], def) {
+			t.Errorf("README.md: %s has flag -%s, default %s; config.go says -%s, %s", s.env, row[0], row[1], s.flag, def)
+		}
+	}
+	for env := range rows {
+		t.Errorf("README.md's configuration table has %s, which config.go does not have", env)
+	}
+	if len(settings) < 20 {
+		t.Errorf("config.go lists %d settings, want at least 20", len(settings))
+	}
+}
