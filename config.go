@@ -42,6 +42,8 @@ type config struct {
 	bcryptSlots    int
 	bcryptWait     time.Duration
 	metricsAddr    string
+	walLimit       int64
+	minFree        int64
 
 	// effective is every setting's value as the start-up log shows it
 	// (MONGODB_URI's password redacted).
@@ -88,6 +90,8 @@ func (c *config) settings() []setting {
 		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", &intValue{&c.bcryptSlots, 0, 0}},
 		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port)", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
+		{"DB_WAL_LIMIT", "db-wal-limit", "64MiB", "size the embedded database's write-ahead log is kept under (at least 1MiB)", &sizeValue{&c.walLimit, 1 << 20}},
+		{"DB_MIN_FREE", "db-min-free", "16MiB", "free space on DATA_DIR's disk under which /readyz says the disk is full", &sizeValue{&c.minFree, 0}},
 	}
 }
 
@@ -377,6 +381,29 @@ func (v *intValue) Set(s string) error {
 	return nil
 }
 func (v *intValue) String() string { return strconv.Itoa(*v.p) }
+
+// sizeValue is a number of bytes, with an optional KiB, MiB or GiB, and
+// at least min.
+type sizeValue struct {
+	p   *int64
+	min int64
+}
+
+func (v *sizeValue) Set(s string) error {
+	num, unit := s, int64(1)
+	for suffix, u := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			num, unit = n, u
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > 1<<62/unit || n*unit < v.min {
+		return fmt.Errorf("want a size like 64MiB, 512KiB or 1048576 (bytes), %d or more", v.min)
+	}
+	*v.p = n * unit
+	return nil
+}
+func (v *sizeValue) String() string { return strconv.FormatInt(*v.p, 10) }
 
 type boolValue bool
 

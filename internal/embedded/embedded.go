@@ -56,6 +56,12 @@ const inProcessURI = "mongodb://embedded/"
 // (datadir.MaxSocketPath).
 func SocketURI(path string) string { return "mongodb://" + url.PathEscape(path) + "/" }
 
+// sqlitePragmas are set on every SQLite connection of the engine (FerretDB
+// adds journal_mode(wal)): its own busy timeout, first, so that the next
+// pragma waits for locks too, and incremental auto-vacuum, which new
+// databases take and older ones get at start (see disk.go).
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=auto_vacuum(incremental)"
+
 // newMu serialises ferretdb.New, which writes a package variable (its
 // version's Package): two engines of one process (tests) start in turn.
 var newMu sync.Mutex
@@ -66,6 +72,7 @@ var errNoCollections = errors.New("embedded: no collections yet")
 type Server struct {
 	dir    *datadir.Dir
 	relay  *wirelock.Relay
+	disk   *disk
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -99,6 +106,7 @@ func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 		return nil, fmt.Errorf("embedded: listen: %w", err)
 	}
 	_ = ln.Close()
+	upkeepLog := logger
 	// FerretDB logs every non-ok reply (a duplicate key, a missing index) at
 	// lower levels; only its own failures interest us.
 	logger = slog.New(levelFilter{logger.Handler(), slog.LevelError})
@@ -107,7 +115,7 @@ func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: addr},
 		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Opaque: d.Path() + "/"}).String(),
+		SQLiteURL: (&url.URL{Scheme: "file", Opaque: d.Path() + "/", RawQuery: sqlitePragmas}).String(),
 		Logger:    logger,
 	})
 	newMu.Unlock()
@@ -128,6 +136,9 @@ func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	s.relay = wirelock.New(func(ctx context.Context) (net.Conn, error) { return d.Dial(ctx, engineSocket) })
+	incrementalVacuum(d.Path(), upkeepLog) // before any client: it rewrites the files
+	s.disk = newDisk(d.Path(), s.relay, upkeepLog)
+	go s.disk.run()
 	return s, nil
 }
 
@@ -154,12 +165,40 @@ func (s *Server) Dir() string { return s.dir.Path() }
 // Close closes every client connection, stops the engine, closes its
 // SQLite files and releases the data directory.
 func (s *Server) Close() {
+	if s.disk != nil {
+		s.disk.close()
+	}
 	if s.relay != nil {
 		_ = s.relay.Close()
 	}
 	s.cancel()
 	<-s.done
 	s.dir.Close()
+}
+
+// LimitDisk sets the size each database's WAL is kept under (walLimit,
+// DefaultWALLimit until set) and the free space under which DiskFull
+// reports the disk full (minFree, DefaultMinFree until set).
+func (s *Server) LimitDisk(walLimit, minFree int64) {
+	s.disk.walLimit.Store(walLimit)
+	s.disk.minFree.Store(minFree)
+}
+
+// Disk returns the engine's use of its disk, as last measured (every
+// 100 ms).
+func (s *Server) Disk() DiskStats {
+	s.disk.mu.Lock()
+	defer s.disk.mu.Unlock()
+	return s.disk.stats
+}
+
+// DiskFull returns why the data directory's disk is full, or nil: its free
+// space was under the minimum when last measured, or the engine's upkeep
+// was refused for want of space.
+func (s *Server) DiskFull() error {
+	s.disk.mu.Lock()
+	defer s.disk.mu.Unlock()
+	return s.disk.full
 }
 
 // IndexIDs makes {_id: x} look-ups on every collection of database db use an

@@ -75,6 +75,36 @@ func New(queue func() int64) *Metrics {
 	return m
 }
 
+// Disk is the embedded database's use of its disk (see embedded.DiskStats).
+type Disk struct {
+	FileBytes, WALBytes, FreeBytes int64
+	LastCheckpoint, LastVacuum     time.Time
+}
+
+// WatchDisk adds gauges of the embedded database's disk, read from disk at
+// each scrape: its files' size, their WAL's, the free space, and the times
+// of the last checkpoint and vacuum (0 for never).
+func (m *Metrics) WatchDisk(disk func() Disk) {
+	gauge := func(name, help string, v func(Disk) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(disk()) })
+	}
+	unix := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixNano()) / 1e9
+	}
+	m.reg.MustRegister(
+		gauge("gatehouse_db_file_bytes", "Size of the embedded database's files.", func(d Disk) float64 { return float64(d.FileBytes) }),
+		gauge("gatehouse_db_wal_bytes", "Size of the embedded database's write-ahead logs.", func(d Disk) float64 { return float64(d.WALBytes) }),
+		gauge("gatehouse_db_free_bytes", "Free space on DATA_DIR's file system.", func(d Disk) float64 { return float64(d.FreeBytes) }),
+		gauge("gatehouse_db_last_checkpoint_timestamp_seconds", "When a write-ahead log was last emptied (Unix time; 0: not yet).",
+			func(d Disk) float64 { return unix(d.LastCheckpoint) }),
+		gauge("gatehouse_db_last_vacuum_timestamp_seconds", "When free pages were last given back to the file system (Unix time; 0: not yet).",
+			func(d Disk) float64 { return unix(d.LastVacuum) }),
+	)
+}
+
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -97,6 +97,16 @@ func (r *Relay) Close() error {
 	return nil
 }
 
+// Exclusive runs fn while no write is in flight: it waits for the writes
+// that have been sent to finish, holds new ones back until fn returns, and
+// lets reads pass meanwhile. The engine's own maintenance uses it (a WAL
+// checkpoint needs a moment with no write between its read and its commit).
+func (r *Relay) Exclusive(fn func()) {
+	r.locks.all.Lock()
+	defer r.locks.all.Unlock()
+	fn()
+}
+
 // start dials the upstream for client and relays between the two.
 func (r *Relay) start(ctx context.Context, client net.Conn) error {
 	up, err := r.upstream(ctx)
