@@ -51,6 +51,7 @@ func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Lo
 		return err
 	}
 	defer e.Close()
+	e.LimitDisk(cfg.walLimit, cfg.minFree)
 	path := filepath.Join(e.Dir(), dbSocket)
 	if len(path) > datadir.MaxSocketPath {
 		return fmt.Errorf("DATA_DIR %s: its socket %s is %d bytes long, more than a socket address holds (%d), so instances could not connect: use a shorter DATA_DIR (a symlink to it will do)",

@@ -104,6 +104,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	var svc *auth.Service
 	if cfg.metricsAddr != "off" {
 		m = metrics.New(func() int64 { return svc.Queue() })
+		if db.engine != nil {
+			m.WatchDisk(func() metrics.Disk { return metrics.Disk(db.engine.Disk()) })
+		}
 	}
 	svc, err = auth.NewService(db.store, auth.Config{
 		TTL:         cfg.sessionTTL,
@@ -133,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		defer stop()
 	}
-	return serve(ctx, cfg, log, svc, db.store, m)
+	return serve(ctx, cfg, log, svc, db, m)
 }
 
 // meter avoids a typed nil in the auth.Meter interface.
@@ -158,6 +161,7 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 		if err != nil {
 			return nil, err
 		}
+		e.LimitDisk(cfg.walLimit, cfg.minFree)
 		db.engine, uri = e, e.URI()
 		log.Info("database: embedded FerretDB (SQLite), in process only", "dir", e.Dir(), "database", cfg.mongoDB)
 	} else {
@@ -189,6 +193,17 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 	return db, nil
 }
 
+// ready reports whether the database answers and, embedded, has the disk
+// space to write.
+func (db *database) ready(ctx context.Context) error {
+	if db.engine != nil {
+		if err := db.engine.DiskFull(); err != nil {
+			return err
+		}
+	}
+	return db.store.Ping(ctx)
+}
+
 func (db *database) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -198,11 +213,11 @@ func (db *database) close() {
 	}
 }
 
-func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, store *storage.Store, m *metrics.Metrics) error {
+func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service, db *database, m *metrics.Metrics) error {
 	opts := graph.Options{
 		Auth:            svc,
 		HTTP:            auth.HTTPConfig{CookieSecure: cfg.cookieSecure, TrustedProxies: cfg.trustedProxies},
-		Ready:           store.Ping,
+		Ready:           db.ready,
 		Logger:          log,
 		NoIntrospection: !cfg.introspection,
 		CORSOrigins:     cfg.corsOrigins,

@@ -68,6 +68,13 @@ type DiskStats struct {
 	LastCheckpoint, LastVacuum time.Time
 }
 
+// DiskFullError is DiskFull's answer: the free space is under the
+// minimum, or the engine was refused a write for want of space.
+type DiskFullError struct{ err error }
+
+func (e *DiskFullError) Error() string { return "embedded: disk full: " + e.err.Error() }
+func (e *DiskFullError) Unwrap() error { return e.err }
+
 // disk keeps the engine's files bounded (see above) and watches the free
 // space under them.
 type disk struct {
@@ -129,7 +136,7 @@ func (d *disk) pass(ctx context.Context, vacuum bool) {
 	for _, f := range files {
 		err := d.keep(ctx, f, vacuum)
 		if isFull(err) {
-			fullErr = err
+			fullErr = &DiskFullError{err}
 		} else if errors.Is(err, errBusy) {
 			d.log.Debug("database upkeep", "file", f, "err", err)
 		} else if err != nil && ctx.Err() == nil && fileExists(f) {
@@ -145,7 +152,7 @@ func (d *disk) pass(ctx context.Context, vacuum bool) {
 	if err := unix.Statfs(d.dir, &st); err == nil {
 		s.FreeBytes = int64(st.Bavail) * int64(st.Bsize)
 		if min := d.minFree.Load(); s.FreeBytes < min && fullErr == nil {
-			fullErr = fmt.Errorf("embedded: disk full: %s has %d bytes free, under %d", d.dir, s.FreeBytes, min)
+			fullErr = &DiskFullError{fmt.Errorf("%s has %d bytes free, under %d", d.dir, s.FreeBytes, min)}
 		}
 	}
 	d.mu.Lock()
