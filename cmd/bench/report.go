@@ -64,6 +64,7 @@ type results struct {
 	raw, rawList, session, me, sessions map[int]*row
 	login, flood, bcrypt                map[int]*row // bcrypt: the ceiling measured beside each login
 	writes                              []*writeCheck
+	wal                                 *walCheck
 	touchInterval                       time.Duration
 	growthRaw, growthSession            [2]*row // small, big
 	growthList, growthDelete            [2]*row // a user with fewSessions: sessions, deleteOtherSessions
@@ -260,6 +261,16 @@ func targets(r *results) []verdict {
 		add(q <= floodTarget && x.res.errors+floodErrors(x) == 0,
 			fmt.Sprintf("`session` c=%d p99 under a login flood ≤ %.0f× without", c, floodTarget),
 			"%.2f× (%s vs %s)", q, ms(x.res.pct(.99)), ms(base.res.pct(.99)))
+	}
+	if w := r.wal; w != nil {
+		q := ratioOf(w.row.res.pct(.99).Seconds(), w.base.res.pct(.99).Seconds())
+		add(q <= floodTarget && w.row.res.errors+w.writes.errors == 0,
+			fmt.Sprintf("`session` c=%d p99 beside %d clients' updateSessionData ≤ %.0f× without", w.row.conc, dataWriters, floodTarget),
+			"%.2f× (%s vs %s); %.0f writes/s", q, ms(w.row.res.pct(.99)), ms(w.base.res.pct(.99)), w.writes.rate())
+		if w.maxWAL >= 0 {
+			add(w.maxWAL <= walLimit, fmt.Sprintf("embedded WAL during those writes ≤ %s", sizeMiB(walLimit)),
+				"max %s, at the end %s", sizeMiB(w.maxWAL), sizeMiB(w.endWAL))
+		}
 	}
 	if s, b := r.growthSession[0], r.growthSession[1]; s != nil && b != nil {
 		q := ratioOf(b.res.rate(), s.res.rate())

@@ -240,7 +240,8 @@ func (b *bench) underFlood(ctx context.Context, res *results, pop *population, c
 
 // writeChecks streams session requests on one session that was just seen
 // (no write is due) and on one last seen long ago (exactly one is), and
-// counts the database writes each stream causes.
+// counts the database writes each stream causes; then it measures session
+// checks beside sustained data writes (underDataWrites).
 func (b *bench) writeChecks(ctx context.Context, res *results, pop *population) error {
 	c := maxOf(b.cfg.conc)
 	for _, age := range []time.Duration{0, 5 * res.touchInterval} {
@@ -271,7 +272,7 @@ func (b *bench) writeChecks(ctx context.Context, res *results, pop *population) 
 			r.use.db.updates, r.res.sent, allowed, !wc.after.Equal(wc.before))
 		res.writes = append(res.writes, wc)
 	}
-	return nil
+	return b.underDataWrites(ctx, res, pop)
 }
 
 // logins measures, at each concurrency, the bcrypt ceiling and then the

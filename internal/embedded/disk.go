@@ -213,9 +213,13 @@ func (d *disk) checkpoint(ctx context.Context, conn *sql.Conn) error {
 	}
 	var busy, logged, copied int
 	var err error
+	var held time.Duration
 	d.relay.Exclusive(func() {
+		start := time.Now()
 		err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied)
+		held = time.Since(start)
 	})
+	d.log.Debug("WAL checkpoint", "writes held", held, "busy", busy != 0, "err", err)
 	if err != nil {
 		return fmt.Errorf("embedded: checkpoint: %w", err)
 	}
