@@ -53,7 +53,8 @@ const (
 
 // NewHandler returns gatehouse's whole HTTP API:
 //
-//	/         the GraphQL playground
+//	/         the GraphQL playground (GraphiQL, served from the binary)
+//	/playground/  the playground's scripts and styles
 //	/query    the GraphQL endpoint (POST, and GET for queries)
 //	/healthz  liveness: the process serves HTTP
 //	/readyz   readiness: the database answers
@@ -110,7 +111,9 @@ func NewHandler(cfg Options) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", observe(cfg.Logger, cfg.Observer, api))
-	mux.Handle("GET /{$}", playgroundPage())
+	pg := loadPlayground()
+	mux.HandleFunc("GET /{$}", pg.servePage)
+	mux.HandleFunc("GET /playground/", pg.serveAsset)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
