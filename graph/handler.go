@@ -53,11 +53,11 @@ const (
 
 // NewHandler returns gatehouse's whole HTTP API:
 //
-//	/         the GraphQL playground (GraphiQL, served from the binary)
-//	/playground/  the playground's scripts and styles
-//	/query    the GraphQL endpoint (POST, and GET for queries)
-//	/healthz  liveness: the process serves HTTP
-//	/readyz   readiness: the database answers
+//	/             the GraphQL playground (GraphiQL, served from the binary)
+//	/playground/  its scripts, styles and their licenses
+//	/query        the GraphQL endpoint (POST, and GET for queries)
+//	/healthz      liveness: the process serves HTTP
+//	/readyz       readiness: the database answers
 //
 // The server and the tests mount this same handler.
 func NewHandler(cfg Options) http.Handler {

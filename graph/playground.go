@@ -35,7 +35,7 @@ var playgroundFiles embed.FS
 //     react-remove-scroll, with sizes measured at run time) carries the
 //     page's nonce, which playground.js hands to it;
 //   - CodeMirror's search and jump-to-line dialogs write two fixed style
-//     attributes, allowed by hash (TestPlaygroundAssets checks they are
+//     attributes, allowed by hash (TestPlaygroundPage checks they are
 //     all the bundle has).
 func playgroundCSP(nonce string) string {
 	return "default-src 'none'; script-src 'self'; " +
@@ -151,26 +151,21 @@ func (p *playground) servePage(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(page.Bytes())
 }
 
-// serveAsset serves a file of /playground/, cached for a year when the
-// request names its current version (as the page does).
+// serveAsset serves a file of /playground/ with its type and an ETag (a
+// revalidation is answered 304), cached for a year when the request names
+// its current version, as the page does.
 func (p *playground) serveAsset(w http.ResponseWriter, r *http.Request) {
 	a := p.assets[r.URL.Path]
 	if a == nil {
 		refuse(w, http.StatusNotFound, badRequest("no such playground file"))
 		return
 	}
-	if r.URL.Query().Get("v") == a.version {
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		w.Header().Set("Cache-Control", "no-cache")
-	}
-	a.serve(w, r)
-}
-
-// serve writes the content with its type and an ETag (so a revalidation
-// is answered 304), HEAD and ranges included.
-func (a *playgroundAsset) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
+	if r.URL.Query().Get("v") == a.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
 	h.Set("Content-Type", a.contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", `"`+a.version+`"`)
