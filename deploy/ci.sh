@@ -44,7 +44,7 @@ command -v readelf >/dev/null || missing+=(binutils)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -q || fail "apt-get update failed; install ${missing[*]} by hand"
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
     fail "apt-get install ${missing[*]} failed"
 fi
 command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (Debian package systemd)"
