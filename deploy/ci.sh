@@ -64,8 +64,9 @@ deploy/build.sh "$tmp/bin"
 bin=$tmp/bin/gatehouse
 file "$bin" "$tmp/bin/healthcheck"
 for b in "$bin" "$tmp/bin/healthcheck"; do
-  file "$b" | grep -q 'statically linked' || fail "$b is not statically linked"
-  if readelf -l "$b" | grep -q INTERP; then fail "$b has an ELF interpreter"; fi
+  out=$(file "$b") && grep -q 'statically linked' <<<"$out" || fail "$b is not statically linked: $out"
+  out=$(readelf -l "$b") || fail "readelf -l $b"
+  if grep -q INTERP <<<"$out"; then fail "$b has an ELF interpreter"; fi
 done
 info=$(go version -m "$bin")
 for want in 'build	CGO_ENABLED=0' 'build	-trimpath=true'; do
@@ -114,7 +115,8 @@ through() {
   local h
 
   h=$("${c[@]}" -o /dev/null -D - -X OPTIONS "$url/query" -H 'Origin: https://app.example.com' \
-    -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type')
+    -H 'Access-Control-Request-Method: POST' -H 'Access-Control-Request-Headers: content-type') ||
+    fail "$name: the preflight failed"
   grep -qi '^access-control-allow-origin: https://app.example.com' <<<"$h" &&
     grep -qi '^access-control-allow-credentials: true' <<<"$h" ||
     fail "$name: the preflight from https://app.example.com was not allowed with credentials:"$'\n'"$h"
@@ -128,7 +130,7 @@ through() {
   grep -qiE '^set-cookie: __Host-gatehouse_session=[^;]+;.*; Secure' <<<"$h" ||
     fail "$name: login set no Secure __Host-gatehouse_session cookie:"$'\n'"$h"
   got=$("${c[@]}" -b "$tmp/jar-$name" "$url/query" -H 'X-Forwarded-For: 203.0.113.7' \
-    -d '{"query":"{ session { ipAddress } me { username } }"}')
+    -d '{"query":"{ session { ipAddress } me { username } }"}') || fail "$name: the session query failed: $got"
   [ "$got" = '{"data":{"session":{"ipAddress":"127.0.0.2"},"me":{"username":"'"$name"'"}}}' ] ||
     fail "$name: want the session of $name from 127.0.0.2 (the client, not the proxy nor the forged header), got $got"
   echo "$name: preflight, https sign-up and log-in, Secure __Host- cookie, session ipAddress 127.0.0.2: ok"
