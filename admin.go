@@ -33,6 +33,11 @@ const commandUsage = `usage:
   gatehouse user passwd NAME   set a user's password and end all of its sessions
   gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
                                serve the embedded database alone (for several gatehouse instances)
+  gatehouse backup [-force] FILE
+                               write a consistent copy of the embedded database to FILE, while the server runs
+  gatehouse restore [-force] FILE
+                               put a backup in place of DATA_DIR's database, the server stopped
+                               (-force: replace a database there, keeping it aside in DATA_DIR)
   gatehouse -version           print the version
 settings (gatehouse -h lists them) go before the command: gatehouse -data-dir DIR user add NAME`
 
@@ -84,6 +89,10 @@ func checkCommand(args []string, help io.Writer) error {
 	}
 	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") {
 		return nil
+	}
+	if args[0] == "backup" || args[0] == "restore" {
+		_, _, err := parseBackupArgs(args)
+		return err
 	}
 	if usage := usageOf(args[0]); usage != "" {
 		return &usageError{err: fmt.Errorf("not a command: gatehouse %s", strings.Join(args, " ")), usage: usage}
@@ -143,16 +152,17 @@ func openForCommand(ctx context.Context, cfg *config, log *slog.Logger) (db *dat
 		if !errors.As(err, &inUse) {
 			return db, nil, err
 		}
-		if c, err := datadir.Dial(ctx, cfg.dataDir, adminSocket); err == nil {
-			_ = c.Close()
-			log.Info("user command: through the server that owns DATA_DIR", "dir", inUse.Dir, "pid", inUse.PID)
-			return nil, adminClient(cfg.dataDir), nil
-		}
+		// db.sock first: `gatehouse db` has an admin socket too, for backups.
 		if c, err := datadir.Dial(ctx, cfg.dataDir, dbSocket); err == nil {
 			_ = c.Close()
 			log.Info("user command: through `gatehouse db`, which owns DATA_DIR", "dir", inUse.Dir, "pid", inUse.PID)
 			cfg.mongoURI = embedded.SocketURI(filepath.Join(inUse.Dir, dbSocket))
 			continue
+		}
+		if c, err := datadir.Dial(ctx, cfg.dataDir, adminSocket); err == nil {
+			_ = c.Close()
+			log.Info("user command: through the server that owns DATA_DIR", "dir", inUse.Dir, "pid", inUse.PID)
+			return nil, adminClient(cfg.dataDir), nil
 		}
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("%w; it did not answer on %s within %v", err, filepath.Join(inUse.Dir, adminSocket), ownerWait)
@@ -167,13 +177,15 @@ func openForCommand(ctx context.Context, cfg *config, log *slog.Logger) (db *dat
 
 // serveAdmin serves the user commands on the owner-only admin socket in
 // DATA_DIR, through svc, so that `gatehouse user` works while this server
-// owns the data (and its own state stays coherent). stop closes it.
+// owns the data (and its own state stays coherent), and `gatehouse backup`
+// (handleBackup). stop closes it.
 func serveAdmin(e *embedded.Server, svc *auth.Service, log *slog.Logger) (stop func(), err error) {
 	ln, err := e.Listen(adminSocket)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /backup", handleBackup(e.Dir(), log))
 	mux.HandleFunc("POST /user/{command}", func(w http.ResponseWriter, r *http.Request) {
 		var req adminRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {

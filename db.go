@@ -62,6 +62,11 @@ func serveDatabase(ctx context.Context, cfg *config, args []string, log *slog.Lo
 		return err
 	}
 	defer ln.Close()
+	stopBackups, err := serveBackupOnly(e, log)
+	if err != nil {
+		return err
+	}
+	defer stopBackups()
 	go func() { _ = e.Serve(ln) }()
 	log.Info("embedded database listening", "uri", embedded.SocketURI(path), "dir", e.Dir())
 	if tlsConfig != nil {

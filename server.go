@@ -3,6 +3,8 @@
 //	go run .                    serve (embedded database in ./data)
 //	go run . user add NAME      create a user, password from stdin
 //	go run . user passwd NAME   set a user's password, ending its sessions
+//	go run . backup FILE        write a consistent copy of the embedded database, while it serves
+//	go run . restore FILE       put a backup in place of DATA_DIR's database (the server stopped)
 //	go run . db                 serve only the embedded database (on its socket), for several instances
 //	go run . -h                 list the commands and settings (environment variables and flags)
 //	go run . -version           print the version, from the build information
@@ -27,6 +29,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/internal/datadir"
 	"gatehouse/internal/embedded"
 	"gatehouse/internal/metrics"
 	"gatehouse/storage"
@@ -83,6 +86,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if len(rest) > 0 && rest[0] == "db" {
 		return serveDatabase(ctx, cfg, rest[1:], log)
+	}
+	if len(rest) > 0 && (rest[0] == "backup" || rest[0] == "restore") {
+		return runBackupCommand(ctx, cfg, rest, stdout, log)
 	}
 
 	var db *database
@@ -163,6 +169,7 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 		}
 		e.LimitDisk(cfg.walLimit, cfg.minFree)
 		db.engine, uri = e, e.URI()
+		warnOtherDatabases(e.Dir(), cfg.mongoDB, log)
 		log.Info("database: embedded FerretDB (SQLite), in process only", "dir", e.Dir(), "database", cfg.mongoDB)
 	} else {
 		log.Info("database: MongoDB from MONGODB_URI", "database", cfg.mongoDB)
@@ -184,7 +191,12 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 		if store != nil {
 			_ = store.Close(context.Background())
 		}
+		var newer *storage.NewerLayoutError
+		if errors.As(err, &newer) {
+			err = fmt.Errorf("MONGODB_DATABASE %s: %w", cfg.mongoDB, err)
+		}
 		if db.engine != nil {
+			err = datadir.Explain(db.engine.Dir(), err) // a full or read-only disk
 			db.engine.Close()
 		}
 		return nil, err

@@ -19,3 +19,10 @@ func (s *Store) InsertLegacySession(ctx context.Context, sess *Session) error {
 	_, err := s.meta.DeleteOne(ctx, bson.D{{Key: "_id", Value: "layout"}})
 	return err
 }
+
+// SetLayoutVersion records v as the database's layout version, as a
+// gatehouse of that version would.
+func (s *Store) SetLayoutVersion(ctx context.Context, v int) error {
+	_, err := s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: "layout"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: v}}}})
+	return err
+}

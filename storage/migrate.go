@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -11,9 +12,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// layoutVersion is the version of the document layout this code writes:
-// 2 added the users' session lists and the expiry files.
-const layoutVersion = 2
+// LayoutVersion is the version of the document layout this code writes
+// (the `meta` document `layout`): 2 added the users' session lists and the
+// expiry files. A database of a higher version was written by a newer
+// gatehouse, and Open refuses it.
+const LayoutVersion = 2
+
+// NewerLayoutError is Open's error for a database whose layout a newer
+// gatehouse wrote: this one could misread it, and would not migrate it.
+type NewerLayoutError struct {
+	Version int // the database's
+}
+
+func (e *NewerLayoutError) Error() string {
+	return fmt.Sprintf("storage: the database has layout version %d, newer than this gatehouse knows (%d): "+
+		"it was written by a newer gatehouse; run that version (or a newer one), or restore a backup made by this one", e.Version, LayoutVersion)
+}
 
 // migrate brings a database written by an older gatehouse to the current
 // layout: it lists and files every stored session, once. It is idempotent,
@@ -23,7 +37,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		Version int `bson:"version"`
 	}
 	err := s.meta.FindOne(ctx, byID("layout")).Decode(&layout)
-	if err == nil && layout.Version >= layoutVersion {
+	if err == nil && layout.Version > LayoutVersion {
+		return &NewerLayoutError{Version: layout.Version}
+	} else if err == nil && layout.Version == LayoutVersion {
 		return nil
 	} else if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return translate("read layout", err)
@@ -67,7 +83,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.fileExpiries(ctx, all); err != nil {
 		return err
 	}
-	_, err = s.meta.UpdateOne(ctx, byID("layout"), bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: layoutVersion}}}},
+	_, err = s.meta.UpdateOne(ctx, byID("layout"), bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: LayoutVersion}}}},
 		options.UpdateOne().SetUpsert(true))
 	if err != nil {
 		return translate("write layout", err)

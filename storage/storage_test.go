@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -652,5 +653,28 @@ func TestConcurrentSweepersOverlap(t *testing.T) {
 	wg.Wait()
 	if total.Load() != 300 {
 		t.Errorf("the sweepers deleted %d sessions in all, want 300", total.Load())
+	}
+}
+
+// A database written by a newer gatehouse (a higher layout version) is
+// refused, naming both versions, and left as it is.
+func TestNewerLayoutIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	if err := st.SetLayoutVersion(ctx, storage.LayoutVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	err := st.Migrate(ctx)
+	var newer *storage.NewerLayoutError
+	if !errors.As(err, &newer) || newer.Version != storage.LayoutVersion+1 ||
+		!strings.Contains(err.Error(), fmt.Sprintf("layout version %d, newer than this gatehouse knows (%d)", storage.LayoutVersion+1, storage.LayoutVersion)) {
+		t.Fatalf("migrate a newer layout: %v, want a NewerLayoutError naming both versions", err)
+	}
+	if err := st.SetLayoutVersion(ctx, storage.LayoutVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Errorf("migrate the current layout: %v", err)
 	}
 }

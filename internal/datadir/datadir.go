@@ -82,7 +82,7 @@ func Open(path string, log *slog.Logger) (_ *Dir, err error) {
 		return nil, fmt.Errorf("DATA_DIR: %w", err)
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
-		return nil, fmt.Errorf("DATA_DIR %s: %w", path, err)
+		return nil, fmt.Errorf("DATA_DIR %s: %w%s", path, err, remedy(err))
 	}
 	// The directory first, so that nobody else can open what is in it
 	// from here on.
@@ -96,15 +96,15 @@ func Open(path string, log *slog.Logger) (_ *Dir, err error) {
 		}
 	}()
 	if d.dir, err = os.Open(path); err != nil {
-		return nil, fmt.Errorf("DATA_DIR %s: %w", path, err)
+		return nil, fmt.Errorf("DATA_DIR %s: %w%s", path, err, remedy(err))
 	}
 	if d.lock, err = os.OpenFile(filepath.Join(path, LockFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-		return nil, fmt.Errorf("DATA_DIR %s: lock: %w", path, err)
+		return nil, fmt.Errorf("DATA_DIR %s: lock: %w%s", path, err, remedy(err))
 	}
 	if err := syscall.Flock(int(d.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
 		return nil, &InUseError{Dir: path, PID: Holder(path)}
 	} else if err != nil {
-		return nil, fmt.Errorf("DATA_DIR %s: lock: %w", path, err)
+		return nil, fmt.Errorf("DATA_DIR %s: lock: %w%s", path, err, remedy(err))
 	}
 	// The pid is for other processes' error messages only: the lock is
 	// the flock, which the kernel drops when this process dies.
@@ -113,7 +113,7 @@ func Open(path string, log *slog.Logger) (_ *Dir, err error) {
 	}
 	err = filepath.WalkDir(path, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("DATA_DIR %s: %w", path, err)
+			return fmt.Errorf("DATA_DIR %s: %w%s", path, err, remedy(err))
 		}
 		if p == path || e.Type()&fs.ModeSymlink != 0 {
 			return nil // done above; a link's own mode means nothing
@@ -131,7 +131,7 @@ func Open(path string, log *slog.Logger) (_ *Dir, err error) {
 func private(root, p string, log *slog.Logger) error {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return fmt.Errorf("DATA_DIR %s: %w", root, err)
+		return fmt.Errorf("DATA_DIR %s: %w%s", root, err, remedy(err))
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		return fmt.Errorf("DATA_DIR %s: %s belongs to uid %d, not to this process's user (uid %d): "+
@@ -142,10 +142,62 @@ func private(root, p string, log *slog.Logger) error {
 		return nil
 	}
 	if err := os.Chmod(p, mode&^0o077); err != nil {
-		return fmt.Errorf("DATA_DIR %s: %s is mode %04o and cannot be made owner-only: %w", root, p, mode, err)
+		return fmt.Errorf("DATA_DIR %s: %s is mode %04o and cannot be made owner-only: %w%s", root, p, mode, err, remedy(err))
 	}
 	log.Warn("DATA_DIR: removed group and other access", "path", p, "was", fmt.Sprintf("%04o", mode), "now", fmt.Sprintf("%04o", mode&^0o077))
 	return nil
+}
+
+// remedy is what to do about err, an operation on DATA_DIR that failed
+// (after "; "), or "" when it is not about the directory's file system.
+func remedy(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "; the file system of DATA_DIR is full: free space on it (or set DATA_DIR to a directory on a disk with room), then start again"
+	case errors.Is(err, syscall.EROFS):
+		return "; DATA_DIR is on a read-only file system: mount it read-write, or set DATA_DIR to a writable directory"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Sprintf("; this process (uid %d) may not read and write there: make DATA_DIR and its parent directories usable by that user (chown, chmod u+rwx), "+
+			"or set DATA_DIR to a directory it owns", os.Geteuid())
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EEXIST):
+		return "; DATA_DIR must be a directory, and so must every directory above it: move the file that is in the way, or set DATA_DIR elsewhere"
+	}
+	return ""
+}
+
+// Explain returns err, a failure to start on the data directory at path,
+// with what to fix when the cause is the directory's file system: it
+// writes and removes a small probe file there, and if that fails, says
+// whether the disk is full, read-only or not writable by this process. An
+// error it cannot explain so comes back as it is.
+func Explain(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	perr := probe(path)
+	if perr == nil {
+		return err
+	}
+	return fmt.Errorf("DATA_DIR %s: %v%s (%w)", path, perr, remedy(perr), err)
+}
+
+// probe writes 64 KiB (a few database pages) to a new file in path, syncs
+// and removes it.
+func probe(path string) (err error) {
+	f, err := os.CreateTemp(path, ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = f.Close()
+		if rerr := os.Remove(f.Name()); err == nil && rerr != nil {
+			err = rerr
+		}
+	}()
+	if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Holder returns the pid written in the lock file of directory path, or 0.

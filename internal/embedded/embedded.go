@@ -35,6 +35,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", the one FerretDB uses
 
 	"gatehouse/internal/datadir"
+	"gatehouse/internal/dbfile"
 	"gatehouse/internal/wirelock"
 )
 
@@ -78,8 +79,11 @@ type Server struct {
 }
 
 // Start takes data directory dir for this process (datadir.Open: owner-only,
-// locked; an *datadir.InUseError while another process holds it) and starts
+// locked; an *datadir.InUseError while another process holds it), checks
+// that every *.sqlite file in it is a database of the engine
+// (dbfile.CheckDir: the error names the one that is not) and starts
 // FerretDB with its SQLite files there, listening on a unix socket in it.
+// An error caused by a full or read-only disk says so (datadir.Explain).
 // Logs at error level and above go to logger (nil discards), and so do the
 // warnings of the modes fixed in dir. Close must be called to stop it.
 func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
@@ -92,9 +96,19 @@ func Start(dir string, logger *slog.Logger) (_ *Server, err error) {
 	}
 	defer func() {
 		if err != nil {
+			err = datadir.Explain(d.Path(), err) // a full or read-only disk
 			d.Close()
 		}
 	}()
+	// FerretDB opens every *.sqlite file in the directory, and fails on one
+	// that is not its own without naming it.
+	removed, err := dbfile.CheckDir(context.Background(), d.Path())
+	for _, f := range removed {
+		logger.Warn("DATA_DIR: removed an empty database file (a database the engine could not create, on a full disk?)", "path", f)
+	}
+	if err != nil {
+		return nil, err
+	}
 	addr, err := d.SocketAddr(engineSocket)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,323 @@
+// Package dbfile reads, copies and checks the embedded engine's SQLite
+// database files directly, without the engine: the consistent copy behind
+// `gatehouse backup`, the checks of `gatehouse restore`, and the check at
+// start that every *.sqlite file in DATA_DIR is one the engine can open.
+//
+// It knows two things of FerretDB v1's SQLite layout: a database file has
+// a table _ferretdb_collections (collection name, table name, settings),
+// and a collection's documents are JSON in the column _ferretdb_sjson of
+// its table. Tests in this package and in internal/embedded run against
+// files the real engine wrote, so an upgrade that changes either fails
+// them.
+package dbfile
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// catalog is the engine's table of collections in every database file.
+const catalog = "_ferretdb_collections"
+
+var (
+	// ErrNotSQLite means the file is not a SQLite database at all.
+	ErrNotSQLite = errors.New("not a SQLite database")
+	// ErrNotEngine means the file is a SQLite database but not one of the
+	// embedded engine's (it has no _ferretdb_collections table).
+	ErrNotEngine = errors.New("a SQLite database, but not one of the embedded engine's (no " + catalog + " table)")
+)
+
+// Info is what a database file holds.
+type Info struct {
+	// Collections maps each collection's name to its number of documents.
+	Collections map[string]int64
+	// Layout is the version in gatehouse's meta document "layout", 0 if
+	// there is none (a database of a gatehouse older than the meta
+	// collection, or not gatehouse's).
+	Layout int
+}
+
+// Gatehouse reports whether the file holds gatehouse's collections.
+func (i *Info) Gatehouse() bool {
+	_, users := i.Collections["users"]
+	_, sessions := i.Collections["sessions"]
+	return users && sessions
+}
+
+// Copy writes a consistent copy of the database file src to dst and
+// returns what it holds. The copy is SQLite's VACUUM INTO, run on a
+// connection of Copy's own: it reads src in one transaction, so it is the
+// database as one instant left it, while writers of src carry on. It goes
+// to a temporary file beside dst (owner-only), which is tidied (a
+// collection the engine was creating at that instant is left out),
+// checked (integrity_check), synced and only then moved to dst. An
+// existing dst is replaced only if replace is true (otherwise the error
+// wraps fs.ErrExist).
+func Copy(ctx context.Context, src, dst string, replace bool) (_ *Info, err error) {
+	if _, err := os.Stat(src); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(dst); err == nil && !replace {
+		return nil, fmt.Errorf("%s: %w", dst, os.ErrExist)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = tmp.Close()
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	// VACUUM INTO wants a file that does not exist or is empty; an empty
+	// file made here is owner-only from the start, whatever the umask.
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		return nil, err
+	}
+	if err := vacuumInto(ctx, src, tmp.Name()); err != nil {
+		return nil, err
+	}
+	if err := tidy(ctx, tmp.Name()); err != nil {
+		return nil, err
+	}
+	info, err := Inspect(ctx, tmp.Name())
+	if err != nil {
+		return nil, fmt.Errorf("the copy: %w", err)
+	}
+	if err := syncFile(tmp.Name()); err != nil {
+		return nil, err
+	}
+	if replace {
+		err = os.Rename(tmp.Name(), dst)
+	} else if err = os.Link(tmp.Name(), dst); err == nil { // fails if dst appeared meanwhile
+		err = os.Remove(tmp.Name())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return info, syncFile(filepath.Dir(dst))
+}
+
+func vacuumInto(ctx context.Context, src, dst string) error {
+	db, err := sql.Open("sqlite", fileURI(src, "_pragma=busy_timeout(10000)"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("copy %s: %w", src, explain(err))
+	}
+	return nil
+}
+
+// tidy leaves out of a fresh copy what a collection being created or
+// dropped at the instant of the copy left half done: the engine creates a
+// collection in three statements (its table, its catalog row with settings
+// "{}", then its settings with the _id index) and drops one in two (the
+// row, then the table), outside any transaction. Such a collection is empty
+// (documents go in only once it is created), and a half one would make the
+// engine fail to create it again: its table name is taken.
+func tidy(ctx context.Context, file string) error {
+	db, err := sql.Open("sqlite", fileURI(file, ""))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DELETE FROM `+catalog+` WHERE settings = '{}'`); err != nil {
+		return fmt.Errorf("tidy the copy: %w", explain(err))
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+		AND name != '`+catalog+`' AND name NOT IN (SELECT table_name FROM `+catalog+`)`)
+	if err != nil {
+		return fmt.Errorf("tidy the copy: %w", explain(err))
+	}
+	var orphans []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		orphans = append(orphans, t)
+	}
+	_ = rows.Close()
+	for _, t := range orphans {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP TABLE %q`, t)); err != nil {
+			return fmt.Errorf("tidy the copy: %w", explain(err))
+		}
+	}
+	return nil
+}
+
+// Inspect checks that file is an intact database of the engine and
+// returns what it holds. It opens file read-only and immutable (no lock,
+// no journal, nothing written beside it), so it is only for files no
+// process writes: a backup, a copy. The errors wrap ErrNotSQLite or
+// ErrNotEngine, or say what integrity_check found.
+func Inspect(ctx context.Context, file string) (*Info, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file, so %w", file, ErrNotSQLite)
+	}
+	if fi.Size() == 0 {
+		return nil, fmt.Errorf("%s: empty, so %w", file, ErrNotSQLite)
+	}
+	db, err := sql.Open("sqlite", fileURI(file, "mode=ro&immutable=1"))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var problems []string
+	rows, err := db.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, explain(err))
+	}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("%s: %w", file, explain(err))
+		}
+		problems = append(problems, p)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, explain(err))
+	}
+	if len(problems) != 1 || problems[0] != "ok" {
+		return nil, fmt.Errorf("%s: damaged (integrity_check: %s)", file, strings.Join(problems, "; "))
+	}
+	tables, err := collections(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	info := &Info{Collections: map[string]int64{}}
+	for name, table := range tables {
+		var n int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM %q`, table)).Scan(&n); err != nil {
+			return nil, fmt.Errorf("%s: count %s: %w", file, name, explain(err))
+		}
+		info.Collections[name] = n
+	}
+	if meta, ok := tables["meta"]; ok {
+		err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$.version' FROM %q WHERE _ferretdb_sjson->'$._id' = '"layout"'`, meta)).Scan(&info.Layout)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("%s: layout version: %w", file, explain(err))
+		}
+	}
+	return info, nil
+}
+
+// collections returns the engine's catalog of a database: collection name
+// to table name. Its error wraps ErrNotSQLite or ErrNotEngine.
+func collections(ctx context.Context, db *sql.DB) (map[string]string, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '`+catalog+`'`).Scan(&n)
+	if err != nil {
+		return nil, explain(err)
+	} else if n == 0 {
+		return nil, ErrNotEngine
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name, table_name FROM `+catalog)
+	if err != nil {
+		return nil, explain(err)
+	}
+	defer rows.Close()
+	tables := map[string]string{}
+	for rows.Next() {
+		var name, table string
+		if err := rows.Scan(&name, &table); err != nil {
+			return nil, explain(err)
+		}
+		tables[name] = table
+	}
+	return tables, rows.Err()
+}
+
+// CheckDir checks that every *.sqlite file in dir is a database of the
+// engine, which opens all of them at start and fails on any other with a
+// message that does not say which file it was. The error names the file
+// and says what to do. An empty *.sqlite file holds nothing, and is what
+// the engine leaves when it cannot create a database (a full disk): it is
+// removed, and returned in removed. Call CheckDir while holding dir (it
+// opens the files as the engine would, so a database left with a journal
+// by a crash is recovered here rather than by the engine).
+func CheckDir(ctx context.Context, dir string) (removed []string, err error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if fi, err := os.Lstat(f); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			if err := os.Remove(f); err != nil {
+				return removed, fmt.Errorf("DATA_DIR %s: %s is empty and cannot be removed: %w", dir, f, err)
+			}
+			removed = append(removed, f)
+			continue
+		}
+		err := checkFile(ctx, f)
+		if errors.Is(err, ErrNotSQLite) || errors.Is(err, ErrNotEngine) {
+			return removed, fmt.Errorf("DATA_DIR %s: %s is %w; the embedded engine opens every *.sqlite file in DATA_DIR as a database: "+
+				"move it out of DATA_DIR (keep backups elsewhere; `gatehouse restore FILE` puts one back)", dir, f, err)
+		} else if err != nil {
+			return removed, fmt.Errorf("DATA_DIR %s: %s cannot be opened: %w", dir, f, err)
+		}
+	}
+	return removed, nil
+}
+
+func checkFile(ctx context.Context, file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file, so %w", ErrNotSQLite)
+	}
+	db, err := sql.Open("sqlite", fileURI(file, "_pragma=busy_timeout(10000)"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = collections(ctx, db)
+	return err
+}
+
+// explain turns SQLite's "file is not a database" into ErrNotSQLite.
+func explain(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_NOTADB {
+		return ErrNotSQLite
+	}
+	return err
+}
+
+// fileURI is the SQLite URI of the file at path, with query q.
+func fileURI(path, q string) string {
+	return (&url.URL{Scheme: "file", Opaque: uriEscaper.Replace(path), RawQuery: q}).String()
+}
+
+// uriEscaper escapes what ends a SQLite URI's path, or escapes in it.
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// syncFile flushes the file (or directory) at path to the disk.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,164 @@
+package dbfile_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/dbfile"
+	"gatehouse/internal/embedded"
+	"gatehouse/storage"
+)
+
+// engineFile starts the engine in a fresh directory, lets storage create
+// gatehouse's collections with one user in them, and returns the database
+// file while the engine still runs on it.
+func engineFile(t *testing.T) (file string, e *embedded.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	e, err := embedded.Start(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := storage.Open(ctx, e.URI(), "gatehouse", storage.Options{Dialer: e.Dialer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	if err := st.CreateUser(ctx, &storage.User{Key: "ada", ID: "u1", Name: "Ada", PasswordHash: "$2a$04$x", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "gatehouse.sqlite"), e
+}
+
+// A copy of a database the engine serves holds its collections and its
+// layout version, is owner-only, passes Inspect, and never replaces a file
+// unless asked to.
+func TestCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, _ := engineFile(t)
+	dst := filepath.Join(t.TempDir(), "backup.sqlite")
+	info, err := dbfile.Copy(ctx, src, dst, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Gatehouse() || info.Collections["users"] != 1 || info.Layout != storage.LayoutVersion {
+		t.Errorf("copy holds %+v, want gatehouse's collections, 1 user, layout %d", info, storage.LayoutVersion)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the copy: %v, %v; want mode 0600", fi.Mode(), err)
+	}
+	again, err := dbfile.Inspect(ctx, dst)
+	if err != nil || again.Collections["users"] != 1 {
+		t.Errorf("Inspect the copy: %+v, %v", again, err)
+	}
+	if _, err := dbfile.Copy(ctx, src, dst, false); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("copy over an existing file: %v, want ErrExist", err)
+	}
+	if _, err := dbfile.Copy(ctx, src, dst, true); err != nil {
+		t.Errorf("copy over an existing file with replace: %v", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".*"))
+	if len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+// A collection the engine was creating or dropping at the instant of the
+// copy (a table without a catalog row, a row without its settings) is
+// left out of the copy, so the engine can create it again there.
+func TestCopyLeavesOutHalfCollections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, _ := engineFile(t)
+	db, err := sql.Open("sqlite", "file:"+src+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE TABLE "orphan_00000001" (_ferretdb_sjson TEXT NOT NULL CHECK(_ferretdb_sjson != '')) STRICT`,
+		`CREATE TABLE "half_00000002" (_ferretdb_sjson TEXT NOT NULL CHECK(_ferretdb_sjson != '')) STRICT`,
+		`INSERT INTO _ferretdb_collections (name, table_name, settings) VALUES ('half', 'half_00000002', '{}')`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "backup.sqlite")
+	info, err := dbfile.Copy(ctx, src, dst, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info.Collections["half"]; ok || !info.Gatehouse() {
+		t.Errorf("the copy's collections: %v, want gatehouse's and not half", info.Collections)
+	}
+	cp, err := sql.Open("sqlite", "file:"+dst+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	var n int
+	if err := cp.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name IN ('orphan_00000001', 'half_00000002')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("half collections' tables in the copy: %d, %v; want 0", n, err)
+	}
+}
+
+// Inspect and CheckDir refuse a file that is not SQLite, an empty one, and
+// a SQLite database that is not the engine's, naming the file.
+func TestStrayFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "notes.sqlite")
+	if err := os.WriteFile(plain, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.sqlite")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.sqlite")
+	db, err := sql.Open("sqlite", "file:"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE t (x)`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+
+	for file, want := range map[string]error{plain: dbfile.ErrNotSQLite, empty: dbfile.ErrNotSQLite, other: dbfile.ErrNotEngine} {
+		if _, err := dbfile.Inspect(ctx, file); !errors.Is(err, want) {
+			t.Errorf("Inspect %s: %v, want %v", filepath.Base(file), err, want)
+		}
+	}
+	for _, file := range []string{plain, other} {
+		one := t.TempDir()
+		if err := os.Rename(file, filepath.Join(one, filepath.Base(file))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := dbfile.CheckDir(ctx, one)
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(one, filepath.Base(file))) || !strings.Contains(err.Error(), "move it out of DATA_DIR") {
+			t.Errorf("CheckDir with %s: %v, want an error naming the file and saying to move it", filepath.Base(file), err)
+		}
+	}
+	// What the engine leaves when it cannot create a database: removed.
+	removed, err := dbfile.CheckDir(ctx, dir)
+	if err != nil || len(removed) != 1 || removed[0] != empty {
+		t.Errorf("CheckDir with an empty *.sqlite: %v, %v; want it removed", removed, err)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the empty file after CheckDir: %v", err)
+	}
+}
