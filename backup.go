@@ -142,7 +142,7 @@ func backupError(file string, err error) error {
 
 // describe says what a database holds, for the commands' output.
 func describe(info *dbfile.Info) string {
-	return fmt.Sprintf("%d users, %d sessions, layout version %d", info.Collections["users"], info.Collections["sessions"], info.Layout)
+	return fmt.Sprintf("users: %d, sessions: %d, layout version %d", info.Collections["users"], info.Collections["sessions"], info.Layout)
 }
 
 // requestBackup asks the process that owns dir for a backup, on its admin
