@@ -257,7 +257,7 @@ func TestHelp(t *testing.T) {
 	if !strings.HasPrefix(out, "gatehouse is a GraphQL login and session server.\n") {
 		t.Errorf("-h does not start with a description:\n%s", out)
 	}
-	for _, cmd := range []string{"\n  gatehouse  ", "\n  gatehouse user add NAME", "\n  gatehouse user passwd NAME", "\n  gatehouse db ", "\n  gatehouse -version"} {
+	for _, cmd := range []string{"\n  gatehouse  ", "\n  gatehouse user add NAME", "\n  gatehouse user passwd NAME", "\n  gatehouse db ", "\n  gatehouse backup [-force] FILE", "\n  gatehouse restore [-force] FILE", "\n  gatehouse -version"} {
 		if !strings.Contains(out, cmd) {
 			t.Errorf("-h does not list %q:\n%s", strings.TrimSpace(cmd), out)
 		}
@@ -366,6 +366,12 @@ func TestCheckCommand(t *testing.T) {
 		{[]string{"user", "--help"}, flag.ErrHelp},
 		{[]string{"user", "add", "alice", "bob"}, &usageError{}},
 		{[]string{"help"}, &usageError{}},
+		{[]string{"backup", "b.sqlite"}, nil},
+		{[]string{"restore", "-force", "b.sqlite"}, nil},
+		{[]string{"backup"}, &usageError{}},
+		{[]string{"restore", "a.sqlite", "b.sqlite"}, &usageError{}},
+		{[]string{"backup", "-overwrite", "b.sqlite"}, &usageError{}},
+		{[]string{"restore", "-h"}, flag.ErrHelp},
 	} {
 		err := checkCommand(tc.args, &bytes.Buffer{})
 		var usage *usageError
