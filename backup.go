@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"gatehouse/internal/datadir"
@@ -196,6 +197,10 @@ func handleBackup(dir string, log *slog.Logger) http.HandlerFunc {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		} else if err != nil {
+			if errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+				err = fmt.Errorf("%w; this server writes the file, so it must be where the server may write "+
+					"(under a sandboxed systemd unit: a directory of DATA_DIR such as DATA_DIR/backups/, or one in ReadWritePaths=)", err)
+			}
 			log.Warn("backup over the admin socket failed", "file", req.File, "err", err)
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
