@@ -105,17 +105,15 @@ func isHelp(arg string) bool {
 	return arg == "-h" || arg == "-help" || arg == "--h" || arg == "--help"
 }
 
-// runCommand runs an administration command: for deployments with
-// ALLOW_SIGNUP=false, and for resetting a forgotten password.
-func runCommand(ctx context.Context, svc users, args []string, stdin io.Reader, stdout io.Writer) error {
+// runCommand runs an administration command with the password read from
+// stdin: for deployments with ALLOW_SIGNUP=false, and for resetting a
+// forgotten password.
+func runCommand(ctx context.Context, svc users, args []string, password string, stdout io.Writer) error {
 	if err := checkCommand(args, io.Discard); err != nil {
 		return err
 	}
 	name := args[2]
-	password, err := readPassword(stdin)
-	if err != nil {
-		return err
-	}
+	var err error
 	switch args[1] {
 	case "add":
 		if err := svc.CreateUser(ctx, name, password); err != nil {

@@ -307,6 +307,7 @@ func TestMistakesTouchNothing(t *testing.T) {
 		{nil, []string{"user", "nonsense"}, 2, []string{"not a command: gatehouse user nonsense", "gatehouse user passwd NAME"}},
 		{nil, []string{"user", "add"}, 2, []string{"not a command: gatehouse user add", "gatehouse user add NAME"}},
 		{nil, []string{"user"}, 2, []string{"gatehouse user add NAME"}},
+		{nil, []string{"user", "add", "alice"}, 1, []string{"read password: empty"}}, // stdin is empty
 		{nil, []string{"db", "extra"}, 2, []string{`db: unexpected "extra"`, "-tls-client-ca"}},
 		{nil, []string{"db", "-addr", "127.0.0.1:0"}, 2, []string{"needs mutual TLS"}},
 		{nil, []string{"-nope"}, 2, []string{"-nope", "usage:"}},

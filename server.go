@@ -92,11 +92,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 
 	var db *database
+	var password string
 	if len(rest) > 0 {
+		// Read before anything is opened: without a password the command
+		// fails and touches nothing.
+		if password, err = readPassword(stdin); err != nil {
+			return err
+		}
 		var remote users
 		db, remote, err = openForCommand(ctx, cfg, log)
 		if remote != nil {
-			return runCommand(ctx, remote, rest, stdin, stdout)
+			return runCommand(ctx, remote, rest, password, stdout)
 		}
 	} else {
 		db, err = openDatabase(ctx, cfg, log)
@@ -133,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	if len(rest) > 0 {
-		return runCommand(ctx, svc, rest, stdin, stdout)
+		return runCommand(ctx, svc, rest, password, stdout)
 	}
 	if db.engine != nil {
 		stop, err := serveAdmin(db.engine, svc, log)
