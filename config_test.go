@@ -35,7 +35,7 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"HOST", "http://localhost", []string{"IP address or host name"}},
 		{"HOST", "bad host", []string{"IP address or host name"}},
 		{"MONGODB_URI", "localhost:27017", []string{"mongodb://", "mongodb+srv://"}},
-		{"MONGODB_URI", "mongodb://alice:s3cret@db.example:99999/", []string{"port", "alice:xxxxx@"}},
+		{"MONGODB_URI", "mongodb://alice:s3cret@db.example:99999/", []string{"port", `"mongodb://xxxxx@db.example:99999/xxxxx"`}},
 		{"MONGODB_URI", "mongodb+srv://db.example:27017/", []string{"without a port"}},
 		{"MONGODB_DATABASE", "my.db", []string{"letters, digits, _ or -"}},
 		{"DATA_DIR", "a\x00b", []string{"path"}},
@@ -214,6 +214,31 @@ func TestEffectiveConfigurationIsLogged(t *testing.T) {
 	} {
 		if line[k] != want {
 			t.Errorf("configuration %s=%v, want %q", k, line[k], want)
+		}
+	}
+}
+
+// No secret of MONGODB_URI reaches the start-up log or the error, whether
+// the driver accepts the string (options separated by ; as well as &) or
+// refuses it (a password with an unescaped @; a refused option).
+func TestURISecretsStayOutOfLogAndErrors(t *testing.T) {
+	for _, tc := range []struct{ uri, secret string }{
+		{"mongodb://127.0.0.1:1/?tls=true;tlsCertificateKeyFilePassword=SECRET12", "SECRET12"},
+		{"mongodb://AKIA:pw@127.0.0.1:1/?x=1;authMechanism=MONGODB-AWS;authMechanismProperties=AWS_SESSION_TOKEN:TOKEN", "TOKEN"},
+		{"mongodb://AKIA:pw@127.0.0.1:1/?x=1;authMechanism=MONGODB-AWS;authMechanismProperties=AWS_SESSION_TOKEN:TOKEN", "AKIA:pw"},
+		{"mongodb://127.0.0.1:1/?tls=true;tlsCertificateKeyFilePassword=SECRET12;journal=maybe", "SECRET12"},
+		{"mongodb://u:p@SECRETTAIL@127.0.0.1:1/", "SECRETTAIL"},
+	} {
+		env := testEnv(t)
+		env["DB_TIMEOUT"] = "1s"
+		env["MONGODB_URI"] = tc.uri
+		var out testlog.Buffer
+		err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &out)
+		if err == nil {
+			t.Fatalf("%s: run connected to a MongoDB on port 1", tc.uri)
+		}
+		if strings.Contains(out.String()+err.Error(), tc.secret) {
+			t.Errorf("%s: %s is in the log or the error:\n%s\n%v", tc.uri, tc.secret, out.String(), err)
 		}
 	}
 }
