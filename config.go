@@ -440,7 +440,9 @@ func (v *formatValue) Set(s string) error {
 }
 func (v *formatValue) String() string { return string(*v) }
 
-// prefixList is a comma list of addresses or CIDR prefixes.
+// prefixList is a comma list of addresses or CIDR prefixes. A prefix's
+// address has no bits set beyond its length, so that /0 (every address)
+// is only ever written 0.0.0.0/0 or ::/0.
 type prefixList []netip.Prefix
 
 func (p *prefixList) Set(s string) error {
@@ -450,7 +452,13 @@ func (p *prefixList) Set(s string) error {
 			continue
 		}
 		if pre, err := netip.ParsePrefix(f); err == nil {
-			*p = append(*p, pre.Masked())
+			// 127.0.0.1/0 is not 0.0.0.0/0 silently (trusting anyone's
+			// X-Forwarded-For): a prefix is written with its host bits
+			// zero, so every address is trusted only when written so.
+			if m := pre.Masked(); m != pre {
+				return fmt.Errorf("%q has bits set beyond its /%d prefix: did you mean %s (that address alone) or %s (the whole network)?", f, pre.Bits(), pre.Addr(), m)
+			}
+			*p = append(*p, pre)
 		} else if a, err := netip.ParseAddr(f); err == nil {
 			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
 		} else {
@@ -500,11 +508,15 @@ func parseOrigin(s string) (string, error) {
 		return "", fmt.Errorf("%q: wildcards are refused: the API is called with credentials, so name each origin (%s)", s, form)
 	}
 	if !strings.Contains(s, "://") {
-		scheme := "https://"
-		if h, _, err := net.SplitHostPort(s); (err == nil && isLoopback(h)) || isLoopback(s) {
+		// https:app.example.com is https://app.example.com with the
+		// slashes missing.
+		scheme, rest := "https://", s
+		if sc, r, ok := strings.Cut(s, ":"); ok && (strings.EqualFold(sc, "http") || strings.EqualFold(sc, "https")) {
+			scheme, rest = strings.ToLower(sc)+"://", strings.TrimLeft(r, "/")
+		} else if h, _, err := net.SplitHostPort(s); (err == nil && isLoopback(h)) || isLoopback(s) {
 			scheme = "http://"
 		}
-		return "", fmt.Errorf("%q has no scheme: write %s%s (%s)", s, scheme, s, form)
+		return "", fmt.Errorf("%q has no scheme: write %s%s (%s)", s, scheme, rest, form)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -527,8 +539,20 @@ func parseOrigin(s string) (string, error) {
 			return "", fmt.Errorf("%q: write the host in its ASCII (punycode) form, as browsers send it", s)
 		}
 	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+	if a, err := netip.ParseAddr(host); err == nil {
+		if a.Is6() {
+			host = "[" + host + "]"
+		}
+	} else if strings.HasSuffix(host, ".") {
+		// A browser keeps the dot in Origin, and a name with it is
+		// another site than the name without: refused, not guessed.
+		without := strings.TrimSuffix(u.Hostname(), ".")
+		if u.Port() != "" {
+			without += ":" + u.Port()
+		}
+		return "", fmt.Errorf("%q: the host ends with a dot; write %s://%s (%s)", s, scheme, without, form)
+	} else if !validHostname(host) || endsInNumber(host) {
+		return "", fmt.Errorf("%q: %q is not a host name (letters, digits and -, not first or last in a label, between dots) nor an IP address, so no browser sends it (%s)", s, u.Hostname(), form)
 	}
 	if port := u.Port(); port != "" {
 		p, err := strconv.ParseUint(port, 10, 16)
@@ -540,6 +564,17 @@ func parseOrigin(s string) (string, error) {
 		}
 	}
 	return scheme + "://" + host, nil
+}
+
+// endsInNumber reports whether a host name's last label is a number
+// (1.1, example.123, a.0x1f): browsers read such a host as an IPv4
+// address, and refuse it when it is not a valid one.
+func endsInNumber(host string) bool {
+	last := host[strings.LastIndex(host, ".")+1:]
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return strings.Trim(last, "0123456789") == ""
 }
 
 // isLoopback reports whether host names this machine.

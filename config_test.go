@@ -60,6 +60,9 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"INTROSPECTION", "on", []string{"true or false"}},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", []string{"CIDR prefix"}},
 		{"TRUSTED_PROXIES", "10.0.0.1, proxy.example", []string{`"proxy.example"`}},
+		{"TRUSTED_PROXIES", "127.0.0.1/0", []string{"beyond its /0 prefix", "did you mean 127.0.0.1 (that address alone) or 0.0.0.0/0"}},
+		{"TRUSTED_PROXIES", "10.0.0.1,10.1.2.3/8", []string{`"10.1.2.3/8"`, "10.1.2.3 (that address alone) or 10.0.0.0/8"}},
+		{"TRUSTED_PROXIES", "fd00::1/0", []string{"fd00::1 (that address alone) or ::/0"}},
 		{"LOG_LEVEL", "loud", []string{"debug, info, warn or error"}},
 		{"LOG_LEVEL", "info+2", []string{"debug, info, warn or error"}},
 		{"LOG_FORMAT", "yaml", []string{"text or json"}},
@@ -71,6 +74,14 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"METRICS_ADDR", "bad host:9464", []string{"host name"}},
 		{"CORS_ORIGINS", "localhost:5173", []string{"no scheme", "write http://localhost:5173"}},
 		{"CORS_ORIGINS", "app.example.com", []string{"write https://app.example.com"}},
+		{"CORS_ORIGINS", "https:app.example.com", []string{"no scheme", "write https://app.example.com ("}},
+		{"CORS_ORIGINS", "HTTP:/localhost:5173", []string{"write http://localhost:5173 ("}},
+		{"CORS_ORIGINS", "https://-a.com", []string{`"-a.com" is not a host name`}},
+		{"CORS_ORIGINS", "https://app_example.com", []string{`"app_example.com" is not a host name`}},
+		{"CORS_ORIGINS", "https://1.1", []string{`"1.1" is not a host name`, "nor an IP address"}},
+		{"CORS_ORIGINS", "https://app.example.123", []string{"not a host name"}},
+		{"CORS_ORIGINS", "https://app.example.com.", []string{"ends with a dot", "write https://app.example.com ("}},
+		{"CORS_ORIGINS", "https://app.example.com.:8443", []string{"write https://app.example.com:8443 ("}},
 		{"CORS_ORIGINS", "*", []string{"wildcards are refused", "credentials"}},
 		{"CORS_ORIGINS", "https://*.example.com", []string{"wildcards are refused"}},
 		{"CORS_ORIGINS", "http://localhost:5173/app", []string{"no path", "write http://localhost:5173"}},
@@ -148,17 +159,21 @@ func TestSettingsThatContradictEachOther(t *testing.T) {
 // Good values are kept in their normal form: origins as browsers send them.
 func TestSettingsAreNormalised(t *testing.T) {
 	cfg, err := parse(map[string]string{
-		"CORS_ORIGINS": " HTTP://LocalHost:5173/ , https://App.Example.com:443, http://[::1]:80/,https://app.example.com:8443",
-		"PORT":         "0080",
-		"LOG_LEVEL":    "WARN",
-		"METRICS_ADDR": ":09464",
+		"CORS_ORIGINS":    " HTTP://LocalHost:5173/ , https://App.Example.com:443, http://[::1]:80/,https://app.example.com:8443,http://127.0.0.1:5173,https://xn--bcher-kva.example",
+		"PORT":            "0080",
+		"LOG_LEVEL":       "WARN",
+		"METRICS_ADDR":    ":09464",
+		"TRUSTED_PROXIES": "10.0.0.1, 10.0.0.0/8,fd00::/8,0.0.0.0/0,::/0",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"http://localhost:5173", "https://app.example.com", "http://[::1]", "https://app.example.com:8443"}
+	want := []string{"http://localhost:5173", "https://app.example.com", "http://[::1]", "https://app.example.com:8443", "http://127.0.0.1:5173", "https://xn--bcher-kva.example"}
 	if got := []string(cfg.corsOrigins); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("CORS_ORIGINS: got %q, want %q", got, want)
+	}
+	if got, want := cfg.trustedProxies.String(), "10.0.0.1/32,10.0.0.0/8,fd00::/8,0.0.0.0/0,::/0"; got != want {
+		t.Errorf("TRUSTED_PROXIES: got %q, want %q", got, want)
 	}
 	if cfg.port != "80" || cfg.metricsAddr != ":9464" || cfg.logLevel.String() != "WARN" {
 		t.Errorf("PORT %q, METRICS_ADDR %q, LOG_LEVEL %v; want 80, :9464, WARN", cfg.port, cfg.metricsAddr, cfg.logLevel)
