@@ -88,7 +88,7 @@ func (c *config) settings() []setting {
 		{"THROTTLE_MAX_DELAY", "throttle-max-delay", "15m", "longest lock (at least THROTTLE_BASE_DELAY)", (*durationValue)(&c.throttle.MaxDelay)},
 		{"MAX_SESSIONS_PER_USER", "max-sessions-per-user", "100", "sessions one user may have; a login beyond it ends the user's oldest", &intValue{&c.maxSessions, 1, 0}},
 		{"BCRYPT_SLOTS", "bcrypt-slots", "0", "bcrypt operations that may run at once; 0 = one per CPU", &intValue{&c.bcryptSlots, 0, 0}},
-		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port)", (*addrValue)(&c.metricsAddr)},
+		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port), like 127.0.0.1:9464 for this machine only", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 		{"DB_WAL_LIMIT", "db-wal-limit", "64MiB", "size the embedded database's write-ahead log is kept under (at least 1MiB)", &sizeValue{&c.walLimit, 1 << 20}},
 		{"DB_MIN_FREE", "db-min-free", "16MiB", "free space on DATA_DIR's disk under which /readyz says the disk is full", &sizeValue{&c.minFree, 0}},
@@ -293,16 +293,16 @@ func (v *addrValue) Set(s string) error {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464")
+		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 (this machine only)")
 	}
 	if host != "" {
 		if err := checkHost(host); err != nil {
-			return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464; the host is not an IP address or host name")
+			return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 (this machine only); the host is not an IP address or host name")
 		}
 	}
 	p, err := parsePort(port)
 	if err != nil {
-		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 or :9464; the port must be a number from 0 to 65535")
+		return errors.New("want off or HOST:PORT, like 127.0.0.1:9464 (this machine only); the port must be a number from 0 to 65535")
 	}
 	*v = addrValue(net.JoinHostPort(host, strconv.Itoa(p)))
 	return nil

@@ -66,7 +66,7 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"LOG_LEVEL", "loud", []string{"debug, info, warn or error"}},
 		{"LOG_LEVEL", "info+2", []string{"debug, info, warn or error"}},
 		{"LOG_FORMAT", "yaml", []string{"text or json"}},
-		{"METRICS_ADDR", "9464", []string{"off or HOST:PORT"}},
+		{"METRICS_ADDR", "9464", []string{"off or HOST:PORT, like 127.0.0.1:9464 (this machine only)"}},
 		{"DB_WAL_LIMIT", "lots", []string{"size like 64MiB"}},
 		{"DB_WAL_LIMIT", "512KiB", []string{"1048576 or more"}},
 		{"DB_MIN_FREE", "-1", []string{"size like 64MiB"}},
@@ -311,6 +311,10 @@ func TestHelp(t *testing.T) {
 		if n := strings.Count(out, "\n  "+s.env+", -"+s.flag+" (default "+def+")\n"); n != 1 {
 			t.Errorf("-h lists %s with its default %d times, want once", s.env, n)
 		}
+	}
+	// Examples bind this machine only: :9464 would be every interface.
+	if !strings.Contains(out, "like 127.0.0.1:9464") || strings.Contains(out, " :9464") {
+		t.Errorf("-h's METRICS_ADDR example is not 127.0.0.1:9464 alone:\n%s", out)
 	}
 	if n := strings.Count(out, "default"); n != len(settings) {
 		t.Errorf("-h says default %d times for %d settings:\n%s", n, len(settings), out)

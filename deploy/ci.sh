@@ -142,6 +142,12 @@ ports() { local b=$((20000 + RANDOM % 20000)); echo "$b $((b + 1))"; }
 echo "== deploy: Caddy (deploy/Caddyfile)"
 caddy validate --config deploy/Caddyfile --adapter caddyfile >"$tmp/caddy-validate.log" 2>&1 ||
   { cat "$tmp/caddy-validate.log"; fail "caddy validate deploy/Caddyfile"; }
+# One upstream: an active health check would turn a readiness flap into a
+# 503 for the whole site (the Caddyfile says when to add one).
+if grep -qE '^[[:space:]]*health_uri' deploy/Caddyfile &&
+  ! grep -qE '^[[:space:]]*reverse_proxy[[:space:]]+[^{[:space:]]+[[:space:]]+[^{[:space:]]' deploy/Caddyfile; then
+  fail "deploy/Caddyfile: health_uri with a single upstream (a failed /readyz makes the whole site 503)"
+fi
 read -r http https <<<"$(ports)"
 # The Caddyfile as shipped, imported after the test's global options: other
 # ports, certificates from Caddy's own CA (no ACME offline), which is never
