@@ -14,8 +14,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"gatehouse/internal/datadir"
@@ -71,28 +71,25 @@ func parseBackupArgs(args []string) (force bool, file string, err error) {
 }
 
 // backupRequest asks the server that owns DATA_DIR for a copy of a
-// database, on its admin socket.
+// database, on its admin socket. The server answers with the copy's
+// bytes; it never writes the caller's FILE (the caller may see another
+// file system than the server, as under systemd's PrivateTmp=).
 type backupRequest struct {
 	Database string `json:"database"`
-	File     string `json:"file"` // absolute
-	Force    bool   `json:"force"`
 }
 
-// backup writes a consistent copy of the database to file: through the
-// server (or `gatehouse db`) that owns DATA_DIR, or, while none does,
-// holding DATA_DIR itself.
+// backup writes a consistent copy of the database to file: the copy is
+// made by the server (or `gatehouse db`) that owns DATA_DIR, or, while
+// none does, by this process holding DATA_DIR; this process writes file.
 func backup(ctx context.Context, cfg *config, dir, file string, force bool, stdout io.Writer, log *slog.Logger) error {
-	if filepath.Dir(file) == dir {
-		return fmt.Errorf("backup: %s is in DATA_DIR, where the engine would open it as a database of its own at the next start: write it elsewhere", file)
-	}
-	if _, err := os.Lstat(file); err == nil && !force {
-		return fmt.Errorf("backup: %s exists: choose another name, or give -force to replace it", file)
+	if err := checkBackupFile(dir, file, force); err != nil {
+		return fmt.Errorf("backup: %w", backupError(file, err))
 	}
 	src := filepath.Join(dir, cfg.mongoDB+".sqlite")
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("backup: DATA_DIR %s holds no database %s (%v): check DATA_DIR and MONGODB_DATABASE", dir, filepath.Base(src), err)
 	}
-	req := backupRequest{Database: cfg.mongoDB, File: file, Force: force}
+	req := backupRequest{Database: cfg.mongoDB}
 	var info *dbfile.Info
 	deadline := time.Now().Add(ownerWait)
 	for {
@@ -105,7 +102,7 @@ func backup(ctx context.Context, cfg *config, dir, file string, force bool, stdo
 			if c, derr := datadir.Dial(ctx, dir, adminSocket); derr == nil {
 				_ = c.Close()
 				log.Info("backup: through the process that owns DATA_DIR", "dir", dir, "pid", inUse.PID)
-				info, err = requestBackup(ctx, dir, req)
+				info, err = requestBackup(ctx, dir, req, file, force)
 			} else if time.Now().Before(deadline) {
 				select {
 				case <-ctx.Done():
@@ -130,6 +127,20 @@ func backup(ctx context.Context, cfg *config, dir, file string, force bool, stdo
 	return nil
 }
 
+// checkBackupFile refuses a FILE whose directory is DATA_DIR (the same
+// directory, however named: through a symbolic link too), where the engine
+// would open it, or which dbfile.CheckTarget refuses.
+func checkBackupFile(dir, file string, force bool) error {
+	parent, err := os.Stat(filepath.Dir(file)) // follows symbolic links
+	if err != nil {
+		return err
+	}
+	if data, err := os.Stat(dir); err == nil && os.SameFile(parent, data) {
+		return fmt.Errorf("%s is in DATA_DIR, where the engine would open it as a database of its own at the next start: write it elsewhere", file)
+	}
+	return dbfile.CheckTarget(file, force)
+}
+
 // backupError adds to err what to do about the usual causes.
 func backupError(file string, err error) error {
 	switch {
@@ -146,9 +157,11 @@ func describe(info *dbfile.Info) string {
 	return fmt.Sprintf("users: %d, sessions: %d, layout version %d", info.Collections["users"], info.Collections["sessions"], info.Layout)
 }
 
-// requestBackup asks the process that owns dir for a backup, on its admin
-// socket.
-func requestBackup(ctx context.Context, dir string, req backupRequest) (*dbfile.Info, error) {
+// requestBackup asks the process that owns dir for a copy of the
+// database, on its admin socket, and installs the bytes it answers with
+// in file (dbfile.Install: no more than the size it announces, and
+// nothing left behind if it stops short).
+func requestBackup(ctx context.Context, dir string, req backupRequest, file string, force bool) (*dbfile.Info, error) {
 	c := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return datadir.Dial(ctx, dir, adminSocket)
@@ -165,49 +178,56 @@ func requestBackup(ctx context.Context, dir string, req backupRequest) (*dbfile.
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
 	defer res.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	switch res.StatusCode {
-	case http.StatusOK:
-		var info dbfile.Info
-		if err := json.Unmarshal(msg, &info); err != nil {
-			return nil, fmt.Errorf("admin socket: %w", err)
-		}
-		return &info, nil
-	case http.StatusConflict:
-		return nil, fs.ErrExist
-	default:
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 		return nil, errors.New(strings.TrimSpace(string(msg)))
 	}
+	if res.ContentLength < 0 {
+		return nil, errors.New("admin socket: the server announced no size for the copy")
+	}
+	info, err := dbfile.Install(ctx, res.Body, res.ContentLength, file, force)
+	if err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("%w: the server stopped sending the copy (did it stop?); nothing was written to %s", err, file)
+	}
+	return info, err
 }
 
 // handleBackup serves backup requests on the admin socket of the process
-// that owns dir: a server, or `gatehouse db`. The copy is made here, on a
-// connection of its own to the database file, while the engine serves.
+// that owns dir: a server, or `gatehouse db`. The copy is made here
+// (dbfile.Snapshot, in dir, while the engine serves) and its bytes are the
+// answer, with their size; the requester writes them where it wants.
 func handleBackup(dir string, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req backupRequest
 		// The database is a name (as MONGODB_DATABASE), never a path.
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil || !databaseName.MatchString(req.Database) || !filepath.IsAbs(req.File) {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<10)).Decode(&req); err != nil || !databaseName.MatchString(req.Database) {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
 		began := time.Now()
-		info, err := dbfile.Copy(r.Context(), filepath.Join(dir, req.Database+".sqlite"), req.File, req.Force)
-		if errors.Is(err, fs.ErrExist) {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		} else if err != nil {
-			if errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-				err = fmt.Errorf("%w; this server writes the file, so it must be where the server may write "+
-					"(under a sandboxed systemd unit: a directory of DATA_DIR such as DATA_DIR/backups/, or one in ReadWritePaths=)", err)
-			}
-			log.Warn("backup over the admin socket failed", "file", req.File, "err", err)
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+		snap, err := dbfile.Snapshot(r.Context(), filepath.Join(dir, req.Database+".sqlite"))
+		var f *os.File
+		var fi os.FileInfo
+		if err == nil {
+			defer os.Remove(snap)
+			f, err = os.Open(snap)
+		}
+		if err == nil {
+			defer f.Close()
+			fi, err = f.Stat()
+		}
+		if err != nil {
+			log.Warn("backup over the admin socket failed", "database", req.Database, "err", err)
+			http.Error(w, datadir.Explain(dir, err).Error(), http.StatusInternalServerError)
 			return
 		}
-		log.Info("backup over the admin socket", "database", req.Database, "file", req.File, "took", time.Since(began).Round(time.Millisecond))
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(info)
+		w.Header().Set("Content-Type", "application/vnd.sqlite3")
+		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+		if _, err := io.Copy(w, f); err != nil {
+			log.Warn("backup over the admin socket: the copy was not sent whole", "database", req.Database, "err", err)
+			return
+		}
+		log.Info("backup over the admin socket", "database", req.Database, "bytes", fi.Size(), "took", time.Since(began).Round(time.Millisecond))
 	}
 }
 
@@ -228,19 +248,12 @@ func serveBackupOnly(e *embedded.Server, log *slog.Logger) (stop func(), err err
 // restore puts the backup in file in place of DATA_DIR's database, holding
 // DATA_DIR (so never under a running server). A database already there is
 // replaced only with force, and then kept aside in a directory of its own
-// in DATA_DIR, with its journal.
+// in DATA_DIR, with its journal. The file is checked before DATA_DIR is
+// touched, and its copy in DATA_DIR again, before it is moved into place:
+// what is installed is what was checked.
 func restore(ctx context.Context, cfg *config, dir, file string, force bool, stdout io.Writer, log *slog.Logger) error {
-	info, err := dbfile.Inspect(ctx, file)
-	switch {
-	case errors.Is(err, dbfile.ErrNotSQLite), errors.Is(err, dbfile.ErrNotEngine):
-		return fmt.Errorf("restore: %w, so not a gatehouse backup", err)
-	case err != nil:
+	if _, err := checkRestorable(ctx, file); err != nil {
 		return fmt.Errorf("restore: %w", err)
-	case !info.Gatehouse():
-		return fmt.Errorf("restore: %s is a database of the embedded engine, but not gatehouse's (it has no users and sessions collections)", file)
-	case info.Layout > storage.LayoutVersion:
-		return fmt.Errorf("restore: %s has layout version %d, newer than this gatehouse knows (%d): it was made by a newer gatehouse; restore it with that version (or a newer one)",
-			file, info.Layout, storage.LayoutVersion)
 	}
 	d, err := datadir.Open(dir, log)
 	var inUse *datadir.InUseError
@@ -266,6 +279,10 @@ func restore(ctx context.Context, cfg *config, dir, file string, force bool, std
 		return fmt.Errorf("restore: %w", datadir.Explain(dir, err))
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
+	info, err := checkRestorable(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("restore: %s, as copied into DATA_DIR: %w", file, err)
+	}
 	aside := ""
 	if len(live) > 0 {
 		aside = filepath.Join(dir, "before-restore-"+time.Now().UTC().Format("20060102T150405.000Z"))
@@ -294,21 +311,53 @@ func restore(ctx context.Context, cfg *config, dir, file string, force bool, std
 	return nil
 }
 
-// copyInto copies file to a new owner-only temporary file in dir (its name
-// does not end in .sqlite, so the engine never opens it), synced.
+// checkRestorable checks that file is a gatehouse backup this gatehouse
+// can serve (dbfile.Inspect: intact, its size its header's, the engine's
+// schema and nothing else) and returns what it holds.
+func checkRestorable(ctx context.Context, file string) (*dbfile.Info, error) {
+	info, err := dbfile.Inspect(ctx, file)
+	switch {
+	case errors.Is(err, dbfile.ErrNotSQLite), errors.Is(err, dbfile.ErrNotEngine):
+		return nil, fmt.Errorf("%w, so not a gatehouse backup", err)
+	case err != nil:
+		return nil, err
+	case !info.Gatehouse():
+		return nil, fmt.Errorf("%s is a database of the embedded engine, but not gatehouse's (it has no users and sessions collections)", file)
+	case info.Layout > storage.LayoutVersion:
+		return nil, fmt.Errorf("%s has layout version %d, newer than this gatehouse knows (%d): it was made by a newer gatehouse; restore it with that version (or a newer one)",
+			file, info.Layout, storage.LayoutVersion)
+	}
+	return info, nil
+}
+
+// copyInto copies file to a new owner-only temporary file in dir (named
+// after dbfile.RestorePattern, so the engine never opens it), synced: as
+// many bytes as file's header says it has, and only if it has that many
+// (a sparse file would be copied dense).
 func copyInto(dir, file string) (string, error) {
 	in, err := os.Open(file)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(dir, ".restore-*")
+	fi, err := in.Stat()
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(out, in)
+	size, err := dbfile.HeaderSize(in)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != size {
+		return "", fmt.Errorf("%s: %d bytes, but its header says %d: not a database file as SQLite writes it (sparse, cut short or with bytes appended)", file, fi.Size(), size)
+	}
+	out, err := os.CreateTemp(dir, dbfile.RestorePattern)
+	if err != nil {
+		return "", err
+	}
+	err = out.Chmod(0o600)
 	if err == nil {
-		err = out.Chmod(0o600)
+		_, err = io.CopyN(out, in, size)
 	}
 	if err == nil {
 		err = out.Sync()

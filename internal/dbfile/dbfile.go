@@ -14,8 +14,11 @@ package dbfile
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -54,24 +57,54 @@ func (i *Info) Gatehouse() bool {
 }
 
 // Copy writes a consistent copy of the database file src to dst and
-// returns what it holds. The copy is SQLite's VACUUM INTO, run on a
-// connection of Copy's own: it reads src in one transaction, so it is the
-// database as one instant left it, while writers of src carry on. It goes
-// to a temporary file beside dst (owner-only), which is tidied (a
-// collection the engine was creating at that instant is left out),
-// checked (integrity_check), synced and only then moved to dst. An
-// existing dst is replaced only if replace is true (otherwise the error
-// wraps fs.ErrExist).
-func Copy(ctx context.Context, src, dst string, replace bool) (_ *Info, err error) {
-	if _, err := os.Stat(src); err != nil {
+// returns what it holds: Snapshot, then Install. An existing dst is
+// replaced only if replace is true (otherwise the error wraps
+// fs.ErrExist).
+func Copy(ctx context.Context, src, dst string, replace bool) (*Info, error) {
+	if err := CheckTarget(dst, replace); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(dst); err == nil && !replace {
-		return nil, fmt.Errorf("%s: %w", dst, os.ErrExist)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	snap, err := Snapshot(ctx, src)
 	if err != nil {
 		return nil, err
+	}
+	defer os.Remove(snap)
+	f, err := os.Open(snap)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return Install(ctx, f, fi.Size(), dst, replace)
+}
+
+// SnapshotPattern is the name of Snapshot's files (os.CreateTemp's
+// pattern): the engine never opens them (they do not end in .sqlite), and
+// CheckDir removes those a crash left.
+const SnapshotPattern = ".backup-*.tmp"
+
+// RestorePattern is the name of the copies `gatehouse restore` checks in
+// DATA_DIR before it moves one into place; CheckDir removes those a crash
+// left.
+const RestorePattern = ".restore-*.tmp"
+
+// Snapshot makes a consistent copy of the database file src in a new
+// owner-only file of src's directory (named after SnapshotPattern) and
+// returns its path; the caller removes it. The copy is SQLite's VACUUM
+// INTO, run on a connection of Snapshot's own: it reads src in one
+// transaction, so it is the database as one instant left it, while
+// writers of src carry on. It is tidied (a collection the engine was
+// creating at that instant is left out).
+func Snapshot(ctx context.Context, src string) (_ string, err error) {
+	if _, err := os.Stat(src); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(src), SnapshotPattern)
+	if err != nil {
+		return "", err
 	}
 	_ = tmp.Close()
 	defer func() {
@@ -82,19 +115,75 @@ func Copy(ctx context.Context, src, dst string, replace bool) (_ *Info, err erro
 	// VACUUM INTO wants a file that does not exist or is empty; an empty
 	// file made here is owner-only from the start, whatever the umask.
 	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := vacuumInto(ctx, src, tmp.Name()); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := tidy(ctx, tmp.Name()); err != nil {
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// CheckTarget says whether dst may be written by Install: a name that is
+// free, or (with replace) a regular file. A directory, a FIFO, a symbolic
+// link or any other file that is not regular is refused; an existing file
+// without replace is an error that wraps fs.ErrExist.
+func CheckTarget(dst string, replace bool) error {
+	fi, err := os.Lstat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return fmt.Errorf("%s is a directory: give the name of a file (in it, or elsewhere)", dst)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s exists and is not a regular file (%s): choose another name", dst, fi.Mode().Type())
+	case !replace:
+		return fmt.Errorf("%s: %w", dst, fs.ErrExist)
+	}
+	return nil
+}
+
+// Install writes the size bytes of a database that r yields to dst: to a
+// temporary owner-only file beside dst, which is synced and checked
+// (Inspect) and only then moved to dst (over an existing file only if
+// replace is true, see CheckTarget). If r ends early, or fails, nothing is
+// left behind and the error says how much of size came.
+func Install(ctx context.Context, r io.Reader, size int64, dst string, replace bool) (_ *Info, err error) {
+	if err := CheckTarget(dst, replace); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = tmp.Close()
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(tmp, io.LimitReader(r, size))
+	if err == nil && n < size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("received %d of %d bytes: %w", n, size, err)
+	}
+	if err := tmp.Sync(); err != nil {
 		return nil, err
 	}
 	info, err := Inspect(ctx, tmp.Name())
 	if err != nil {
 		return nil, fmt.Errorf("the copy: %w", err)
 	}
-	if err := syncFile(tmp.Name()); err != nil {
+	if err := CheckTarget(dst, replace); err != nil {
 		return nil, err
 	}
 	if replace {
@@ -106,6 +195,32 @@ func Copy(ctx context.Context, src, dst string, replace bool) (_ *Info, err erro
 		return nil, err
 	}
 	return info, syncFile(filepath.Dir(dst))
+}
+
+// HeaderSize returns the size the header of the database file in r
+// says it has: its page count times its page size. Its error wraps
+// ErrNotSQLite if r holds no SQLite header, or no valid page count.
+func HeaderSize(r io.ReaderAt) (int64, error) {
+	var h [100]byte
+	if _, err := r.ReadAt(h[:], 0); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("shorter than a header, so %w", ErrNotSQLite)
+		}
+		return 0, err
+	}
+	if string(h[:16]) != "SQLite format 3\x00" {
+		return 0, ErrNotSQLite
+	}
+	pageSize := int64(binary.BigEndian.Uint16(h[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	// The page count is valid only where the change counter equals the
+	// version-valid-for number (SQLite 3.7.0 and later write both).
+	if binary.BigEndian.Uint32(h[24:28]) != binary.BigEndian.Uint32(h[92:96]) || pageSize < 512 || pageSize&(pageSize-1) != 0 {
+		return 0, fmt.Errorf("no valid page count or size in the header, so %w", ErrNotSQLite)
+	}
+	return int64(binary.BigEndian.Uint32(h[28:32])) * pageSize, nil
 }
 
 func vacuumInto(ctx context.Context, src, dst string) error {
@@ -199,8 +314,19 @@ func Inspect(ctx context.Context, file string) (*Info, error) {
 	if len(problems) != 1 || problems[0] != "ok" {
 		return nil, fmt.Errorf("%s: damaged (integrity_check: %s)", file, strings.Join(problems, "; "))
 	}
+	var pages, pageSize int64
+	if err := db.QueryRowContext(ctx, `SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&pages, &pageSize); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, explain(err))
+	}
+	if pages*pageSize != fi.Size() {
+		return nil, fmt.Errorf("%s: %d bytes, but its header says %d pages of %d bytes (%d): not a database file as SQLite writes it (sparse, cut short or with bytes appended)",
+			file, fi.Size(), pages, pageSize, pages*pageSize)
+	}
 	tables, err := collections(ctx, db)
 	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := shape(ctx, db, tables, false); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	info := &Info{Collections: map[string]int64{}}
@@ -246,15 +372,71 @@ func collections(ctx context.Context, db *sql.DB) (map[string]string, error) {
 	return tables, rows.Err()
 }
 
+// ErrForeign means a database of the engine holds what the engine never
+// creates: a trigger or a view (code that runs on the engine's writes), or
+// a table or an index that is no collection's.
+var ErrForeign = errors.New("holds what the embedded engine never creates")
+
+// shape checks that the schema of db is the engine's (FerretDB v1.24's
+// SQLite backend): its catalog, a table for each collection in it (the
+// tables map, collection to table), indexes on those named after their
+// table, and SQLite's own tables and indexes. With live, a table that is
+// no collection's is let be: the engine leaves one when it stops while
+// creating or dropping a collection (Snapshot's tidy leaves it out of
+// copies). The error wraps ErrForeign and names what it found.
+func shape(ctx context.Context, db *sql.DB, tables map[string]string, live bool) error {
+	ours := map[string]bool{catalog: true}
+	for _, t := range tables {
+		ours[t] = true
+	}
+	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name FROM sqlite_schema`)
+	if err != nil {
+		return explain(err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var typ, name, table string
+		if err := rows.Scan(&typ, &name, &table); err != nil {
+			return explain(err)
+		}
+		internal := strings.HasPrefix(name, "sqlite_")
+		switch {
+		case typ == "table" && (ours[name] || internal || live):
+		case typ == "index" && ours[table] && (strings.HasPrefix(name, table+"_") || strings.HasPrefix(name, "sqlite_autoindex_"+table+"_")):
+		case typ == "index" || typ == "trigger":
+			found = append(found, fmt.Sprintf("%s %q on %q", typ, name, table))
+		case typ == "table":
+			found = append(found, fmt.Sprintf("table %q, which is no collection's", name))
+		default:
+			found = append(found, fmt.Sprintf("%s %q", typ, name))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return explain(err)
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("%w: %s; it is not a database gatehouse wrote, or it was changed since", ErrForeign, strings.Join(found, ", "))
+	}
+	return nil
+}
+
 // CheckDir checks that every *.sqlite file in dir is a database of the
 // engine, which opens all of them at start and fails on any other with a
 // message that does not say which file it was. The error names the file
 // and says what to do. An empty *.sqlite file holds nothing, and is what
 // the engine leaves when it cannot create a database (a full disk): it is
-// removed, and returned in removed. Call CheckDir while holding dir (it
+// removed, and returned in removed; so are the files of Snapshot and of
+// restore (RestorePattern) a crash left (not returned). Call CheckDir while holding dir (it
 // opens the files as the engine would, so a database left with a journal
 // by a crash is recovered here rather than by the engine).
 func CheckDir(ctx context.Context, dir string) (removed []string, err error) {
+	left, _ := filepath.Glob(filepath.Join(dir, SnapshotPattern))
+	restores, _ := filepath.Glob(filepath.Join(dir, RestorePattern))
+	left = append(left, restores...)
+	for _, f := range left { // a crash's: nobody else holds dir
+		_ = os.Remove(f)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.sqlite"))
 	if err != nil {
 		return nil, err
@@ -268,7 +450,9 @@ func CheckDir(ctx context.Context, dir string) (removed []string, err error) {
 			continue
 		}
 		err := checkFile(ctx, f)
-		if errors.Is(err, ErrNotSQLite) || errors.Is(err, ErrNotEngine) {
+		if errors.Is(err, ErrForeign) {
+			return removed, fmt.Errorf("DATA_DIR %s: %s %w: move it out of DATA_DIR, and restore a backup (`gatehouse restore -force FILE`)", dir, f, err)
+		} else if errors.Is(err, ErrNotSQLite) || errors.Is(err, ErrNotEngine) {
 			return removed, fmt.Errorf("DATA_DIR %s: %s is %w; the embedded engine opens every *.sqlite file in DATA_DIR as a database: "+
 				"move it out of DATA_DIR (keep backups elsewhere; `gatehouse restore FILE` puts one back)", dir, f, err)
 		} else if err != nil {
@@ -291,8 +475,11 @@ func checkFile(ctx context.Context, file string) error {
 		return err
 	}
 	defer db.Close()
-	_, err = collections(ctx, db)
-	return err
+	tables, err := collections(ctx, db)
+	if err != nil {
+		return err
+	}
+	return shape(ctx, db, tables, true)
 }
 
 // explain turns SQLite's "file is not a database" into ErrNotSQLite.

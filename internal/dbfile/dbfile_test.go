@@ -162,3 +162,41 @@ func TestStrayFiles(t *testing.T) {
 		t.Errorf("the empty file after CheckDir: %v", err)
 	}
 }
+
+// At start, CheckDir refuses a database of the engine with a trigger or a
+// view in it, naming it, and removes the copies a crashed backup or
+// restore left in the directory.
+func TestStrayForeignSchemaAndLeftovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, e := engineFile(t)
+	e.Close()
+	dir := filepath.Dir(src)
+	for _, name := range []string{".backup-123.tmp", ".restore-456.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := dbfile.CheckDir(ctx, dir); err != nil {
+		t.Fatalf("CheckDir of the engine's own database: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) != 0 {
+		t.Errorf("left over copies after CheckDir: %v", left)
+	}
+	db, err := sql.Open("sqlite", "file:"+src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users string
+	if err := db.QueryRow(`SELECT table_name FROM _ferretdb_collections WHERE name = 'users'`).Scan(&users); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TRIGGER backdoor AFTER UPDATE ON "` + users + `" BEGIN SELECT 1; END`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	_, err = dbfile.CheckDir(ctx, dir)
+	if !errors.Is(err, dbfile.ErrForeign) || !strings.Contains(err.Error(), `trigger "backdoor"`) || !strings.Contains(err.Error(), src) {
+		t.Errorf("CheckDir with a trigger: %v, want ErrForeign naming the trigger and the file", err)
+	}
+}
