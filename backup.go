@@ -185,7 +185,11 @@ func requestBackup(ctx context.Context, dir string, req backupRequest, file stri
 	if res.ContentLength < 0 {
 		return nil, errors.New("admin socket: the server announced no size for the copy")
 	}
-	info, err := dbfile.Install(ctx, res.Body, res.ContentLength, file, force)
+	install := dbfile.Install
+	if force {
+		install = dbfile.InstallReplacing
+	}
+	info, err := install(ctx, res.Body, res.ContentLength, file, dir)
 	if err != nil && errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("%w: the server stopped sending the copy (did it stop?); nothing was written to %s", err, file)
 	}

@@ -13,6 +13,7 @@ package dbfile
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -78,7 +79,7 @@ func Copy(ctx context.Context, src, dst string, replace bool) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Install(ctx, f, fi.Size(), dst, replace)
+	return install(ctx, f, fi.Size(), dst, filepath.Dir(src), replace)
 }
 
 // SnapshotPattern is the name of Snapshot's files (os.CreateTemp's
@@ -131,7 +132,19 @@ func Snapshot(ctx context.Context, src string) (_ string, err error) {
 // link or any other file that is not regular is refused; an existing file
 // without replace is an error that wraps fs.ErrExist.
 func CheckTarget(dst string, replace bool) error {
-	fi, err := os.Lstat(dst)
+	root, err := os.OpenRoot(filepath.Dir(dst))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // Install says so, naming the directory
+	} else if err != nil {
+		return err
+	}
+	defer root.Close()
+	return checkTarget(root, dst, filepath.Base(dst), replace)
+}
+
+// checkTarget is CheckTarget for the name in root that dst names.
+func checkTarget(root *os.Root, dst, name string, replace bool) error {
+	fi, err := root.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -152,23 +165,49 @@ func CheckTarget(dst string, replace bool) error {
 // (Inspect) and only then moved to dst (over an existing file only if
 // replace is true, see CheckTarget). If r ends early, or fails, nothing is
 // left behind and the error says how much of size came.
-func Install(ctx context.Context, r io.Reader, size int64, dst string, replace bool) (_ *Info, err error) {
-	if err := CheckTarget(dst, replace); err != nil {
+//
+// dst's directory is opened once, refused if it is notIn (the DATA_DIR the
+// copy comes from, where the engine would open it as a database), and
+// every step after that works in the directory so opened: swapping the
+// path's directories meanwhile (for a symbolic link to DATA_DIR) cannot
+// move the file anywhere else.
+func Install(ctx context.Context, r io.Reader, size int64, dst, notIn string) (_ *Info, err error) {
+	return install(ctx, r, size, dst, notIn, false)
+}
+
+// InstallReplacing is Install that may replace an existing regular file.
+func InstallReplacing(ctx context.Context, r io.Reader, size int64, dst, notIn string) (*Info, error) {
+	return install(ctx, r, size, dst, notIn, true)
+}
+
+func install(ctx context.Context, r io.Reader, size int64, dst, notIn string, replace bool) (_ *Info, err error) {
+	root, err := os.OpenRoot(filepath.Dir(dst))
+	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	defer root.Close()
+	here, err := root.Stat(".")
+	if err != nil {
+		return nil, err
+	}
+	if data, err := os.Stat(notIn); err == nil && os.SameFile(here, data) {
+		return nil, fmt.Errorf("%s is in DATA_DIR, where the engine would open it as a database of its own at the next start: write it elsewhere", dst)
+	}
+	name := filepath.Base(dst)
+	if err := checkTarget(root, dst, name, replace); err != nil {
+		return nil, err
+	}
+	tmpName := "." + name + ".tmp-" + rand.Text()
+	tmp, err := root.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		_ = tmp.Close()
 		if err != nil {
-			_ = os.Remove(tmp.Name())
+			_ = root.Remove(tmpName)
 		}
 	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return nil, err
-	}
 	n, err := io.Copy(tmp, io.LimitReader(r, size))
 	if err == nil && n < size {
 		err = io.ErrUnexpectedEOF
@@ -179,22 +218,29 @@ func Install(ctx context.Context, r io.Reader, size int64, dst string, replace b
 	if err := tmp.Sync(); err != nil {
 		return nil, err
 	}
-	info, err := Inspect(ctx, tmp.Name())
+	// Inspected through the open file itself, not by a name another
+	// process could point elsewhere.
+	info, err := Inspect(ctx, fmt.Sprintf("/proc/self/fd/%d", tmp.Fd()))
 	if err != nil {
 		return nil, fmt.Errorf("the copy: %w", err)
 	}
-	if err := CheckTarget(dst, replace); err != nil {
+	if err := checkTarget(root, dst, name, replace); err != nil {
 		return nil, err
 	}
 	if replace {
-		err = os.Rename(tmp.Name(), dst)
-	} else if err = os.Link(tmp.Name(), dst); err == nil { // fails if dst appeared meanwhile
-		err = os.Remove(tmp.Name())
+		err = root.Rename(tmpName, name)
+	} else if err = root.Link(tmpName, name); err == nil { // fails if dst appeared meanwhile
+		err = root.Remove(tmpName)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return info, syncFile(filepath.Dir(dst))
+	dir, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	return info, dir.Sync()
 }
 
 // HeaderSize returns the size the header of the database file in r

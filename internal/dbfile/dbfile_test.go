@@ -200,3 +200,44 @@ func TestStrayForeignSchemaAndLeftovers(t *testing.T) {
 		t.Errorf("CheckDir with a trigger: %v, want ErrForeign naming the trigger and the file", err)
 	}
 }
+
+// Install checks the directory it writes in, once opened, against the
+// DATA_DIR the copy comes from: a path whose directory is (or, by a
+// symbolic link swapped in, becomes) DATA_DIR is refused, with nothing
+// written there, over a file or not.
+func TestInstallRefusesDataDirByHandle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, _ := engineFile(t)
+	data := filepath.Dir(src)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(data, link); err != nil {
+		t.Fatal(err)
+	}
+	name, err := dbfile.Snapshot(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := os.ReadFile(name)
+	_ = os.Remove(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(data)
+	for _, dst := range []string{filepath.Join(link, "gatehouse.sqlite"), filepath.Join(link, "copy.sqlite"), filepath.Join(data, "copy.sqlite")} {
+		if _, err := dbfile.InstallReplacing(ctx, strings.NewReader(string(snap)), int64(len(snap)), dst, data); err == nil || !strings.Contains(err.Error(), "is in DATA_DIR") {
+			t.Errorf("InstallReplacing %s: %v, want refused as in DATA_DIR", dst, err)
+		}
+		if _, err := dbfile.Install(ctx, strings.NewReader(string(snap)), int64(len(snap)), dst, data); err == nil || !strings.Contains(err.Error(), "is in DATA_DIR") {
+			t.Errorf("Install %s: %v, want refused as in DATA_DIR", dst, err)
+		}
+	}
+	if after, _ := os.ReadDir(data); len(after) != len(before) {
+		t.Errorf("DATA_DIR held %d entries, now %d: %v", len(before), len(after), after)
+	}
+	// Elsewhere the same bytes are installed, and checked through the open file.
+	dst := filepath.Join(t.TempDir(), "copy.sqlite")
+	if info, err := dbfile.Install(ctx, strings.NewReader(string(snap)), int64(len(snap)), dst, data); err != nil || info.Collections["users"] != 1 {
+		t.Errorf("Install elsewhere: %+v, %v", info, err)
+	}
+}
