@@ -31,6 +31,8 @@ const commandUsage = `usage:
   gatehouse                    serve the API and the playground (settings: gatehouse -h)
   gatehouse user add NAME      create a user; the password is read from stdin
   gatehouse user passwd NAME   set a user's password and end all of its sessions
+  gatehouse user totp reset NAME
+                               remove a user's second factor (a lost phone) and end all of its sessions
   gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
                                serve the embedded database alone (for several gatehouse instances)
   gatehouse backup [-force] FILE
@@ -72,6 +74,14 @@ const adminSocket = "admin.sock"
 type users interface {
 	CreateUser(ctx context.Context, username, password string) error
 	SetPassword(ctx context.Context, username, password string) error
+	// ResetTOTP reports whether the user had a second factor.
+	ResetTOTP(ctx context.Context, username string) (bool, error)
+}
+
+// isTOTPReset reports whether args is `user totp reset NAME`, the user
+// command that reads no password.
+func isTOTPReset(args []string) bool {
+	return len(args) == 4 && args[0] == "user" && args[1] == "totp" && args[2] == "reset"
 }
 
 // checkCommand says whether args, what follows the settings, is a command
@@ -87,7 +97,7 @@ func checkCommand(args []string, help io.Writer) error {
 		fmt.Fprintln(help, usage)
 		return flag.ErrHelp
 	}
-	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") {
+	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") || isTOTPReset(args) {
 		return nil
 	}
 	if args[0] == "backup" || args[0] == "restore" {
@@ -111,6 +121,21 @@ func isHelp(arg string) bool {
 func runCommand(ctx context.Context, svc users, args []string, password string, stdout io.Writer) error {
 	if err := checkCommand(args, io.Discard); err != nil {
 		return err
+	}
+	if isTOTPReset(args) {
+		name := args[3]
+		had, err := svc.ResetTOTP(ctx, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("user totp reset: no user %q", name)
+		} else if err != nil {
+			return fmt.Errorf("user totp reset: %w", err)
+		}
+		if had {
+			fmt.Fprintf(stdout, "second factor of %q removed; all of its sessions ended\n", name)
+		} else {
+			fmt.Fprintf(stdout, "%q had no second factor; all of its sessions ended\n", name)
+		}
+		return nil
 	}
 	name := args[2]
 	var err error
@@ -192,17 +217,24 @@ func serveAdmin(e *embedded.Server, svc *auth.Service, log *slog.Logger) (stop f
 		}
 		command := r.PathValue("command")
 		var err error
+		had := false
 		switch command {
 		case "add":
 			err = svc.CreateUser(r.Context(), req.Name, req.Password)
 		case "passwd":
 			err = svc.SetPassword(r.Context(), req.Name, req.Password)
+		case "totp-reset":
+			had, err = svc.ResetTOTP(r.Context(), req.Name)
 		default:
 			http.NotFound(w, r)
 			return
 		}
 		var aerr *auth.Error
 		switch {
+		case err == nil && had:
+			log.Info("user command over the admin socket", "command", command, "user", req.Name)
+			w.WriteHeader(http.StatusOK) // totp-reset: there was one
+			return
 		case err == nil:
 			log.Info("user command over the admin socket", "command", command, "user", req.Name)
 			w.WriteHeader(http.StatusNoContent)
@@ -233,14 +265,22 @@ type adminRequest struct {
 type adminClient string
 
 func (dir adminClient) CreateUser(ctx context.Context, name, password string) error {
-	return dir.call(ctx, "add", name, password)
+	_, err := dir.call(ctx, "add", name, password)
+	return err
 }
 
 func (dir adminClient) SetPassword(ctx context.Context, name, password string) error {
-	return dir.call(ctx, "passwd", name, password)
+	_, err := dir.call(ctx, "passwd", name, password)
+	return err
 }
 
-func (dir adminClient) call(ctx context.Context, command, name, password string) error {
+func (dir adminClient) ResetTOTP(ctx context.Context, name string) (bool, error) {
+	status, err := dir.call(ctx, "totp-reset", name, "")
+	return status == http.StatusOK, err // 200: there was one; 204: none
+}
+
+// call runs command over the socket and returns the status of its success.
+func (dir adminClient) call(ctx context.Context, command, name, password string) (int, error) {
 	c := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return datadir.Dial(ctx, string(dir), adminSocket)
@@ -250,21 +290,21 @@ func (dir adminClient) call(ctx context.Context, command, name, password string)
 	body, _ := json.Marshal(adminRequest{Name: name, Password: password})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gatehouse/user/"+command, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("admin socket: %w", err)
+		return 0, fmt.Errorf("admin socket: %w", err)
 	}
 	defer res.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
 	switch res.StatusCode {
-	case http.StatusNoContent:
-		return nil
+	case http.StatusNoContent, http.StatusOK:
+		return res.StatusCode, nil
 	case http.StatusNotFound:
-		return storage.ErrNotFound
+		return 0, storage.ErrNotFound
 	default:
-		return errors.New(string(msg))
+		return 0, errors.New(string(msg))
 	}
 }
 

@@ -252,7 +252,7 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Errorf("a refused restore made DATA_DIR: %v", err)
 	}
 
-	mongo := map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "DATA_DIR": fresh["DATA_DIR"]}
+	mongo := map[string]string{"MONGODB_URI": "mongodb://127.0.0.1:1/", "TOTP_KEY": testTOTPKey, "DATA_DIR": fresh["DATA_DIR"]}
 	for cmd, tool := range map[string]string{"backup": "mongodump", "restore": "mongorestore"} {
 		target := filepath.Join(dir, cmd+".sqlite")
 		if cmd == "restore" {
@@ -278,7 +278,7 @@ func TestBackupThroughGatehouseDB(t *testing.T) {
 	dir := t.TempDir()
 	db := startProc(t, map[string]string{"DATA_DIR": dir}, "db")
 	env := testEnv(t)
-	env["MONGODB_URI"] = db.url
+	env["MONGODB_URI"], env["TOTP_KEY"] = db.url, testTOTPKey
 	signIn(t, start(t, env), "register", "fina")
 
 	cmdEnv := map[string]string{"DATA_DIR": dir}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gatehouse/auth"
 	"gatehouse/storage"
@@ -44,6 +47,9 @@ type config struct {
 	metricsAddr    string
 	walLimit       int64
 	minFree        int64
+	totpKey        keyValue
+	totpIssuer     string
+	secondFactor   time.Duration
 
 	// effective is every setting's value as the start-up log shows it
 	// (MONGODB_URI's password redacted).
@@ -92,6 +98,9 @@ func (c *config) settings() []setting {
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 		{"DB_WAL_LIMIT", "db-wal-limit", "64MiB", "size the embedded database's write-ahead log is kept under (at least 1MiB)", &sizeValue{&c.walLimit, 1 << 20}},
 		{"DB_MIN_FREE", "db-min-free", "16MiB", "free space on DATA_DIR's disk under which /readyz says the disk is full", &sizeValue{&c.minFree, 0}},
+		{"TOTP_KEY", "totp-key", "", "32 random bytes in base64 (openssl rand -base64 32) that seal second-factor secrets; required with MONGODB_URI, the same on every instance; unset with the embedded database: DATA_DIR/totp.key, made on first start", &c.totpKey},
+		{"TOTP_ISSUER", "totp-issuer", "gatehouse", "the name authenticator apps show for this service (1 to 64 characters, no colon)", (*issuerValue)(&c.totpIssuer)},
+		{"SECOND_FACTOR_TIMEOUT", "second-factor-timeout", "5m", "how long a sign-in may wait for its second factor", (*durationValue)(&c.secondFactor)},
 	}
 }
 
@@ -134,6 +143,8 @@ func parseConfig(name string, args []string, getenv func(string) string, help io
 			shown := v
 			if s.env == "MONGODB_URI" {
 				shown = storage.RedactURI(v)
+			} else if _, secret := s.value.(*keyValue); secret {
+				shown = "(not shown)"
 			}
 			errs = append(errs, fmt.Errorf("%s=%q (%s): %w", name, shown, other, err))
 		}
@@ -163,6 +174,10 @@ func (c *config) check() []error {
 	}
 	if c.throttle.MaxDelay < c.throttle.BaseDelay {
 		errs = append(errs, fmt.Errorf("THROTTLE_MAX_DELAY (%v) is shorter than THROTTLE_BASE_DELAY (%v): the longest lock must be at least the first", c.throttle.MaxDelay, c.throttle.BaseDelay))
+	}
+	if c.mongoURI != "" && c.totpKey == nil {
+		errs = append(errs, errors.New("TOTP_KEY is required with MONGODB_URI: every instance must seal second-factor secrets with the same key; "+
+			"make one with `openssl rand -base64 32` and give it to all of them"))
 	}
 	if c.metricsAddr != "off" {
 		if _, port, _ := net.SplitHostPort(c.metricsAddr); port == c.port && port != "0" {
@@ -404,6 +419,45 @@ func (v *sizeValue) Set(s string) error {
 	return nil
 }
 func (v *sizeValue) String() string { return strconv.FormatInt(*v.p, 10) }
+
+// keyValue is a key of auth.KeySize bytes, in base64. It never shows
+// itself: String says only whether it is set.
+type keyValue []byte
+
+func (v *keyValue) Set(s string) error {
+	if s == "" {
+		*v = nil
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil && len(k) == auth.KeySize {
+			*v = k
+			return nil
+		}
+	}
+	return fmt.Errorf("want %d random bytes in base64, as `openssl rand -base64 %d` writes them", auth.KeySize, auth.KeySize)
+}
+
+func (v *keyValue) String() string {
+	if *v == nil {
+		return ""
+	}
+	return "(set)"
+}
+
+// issuerValue names the service in authenticator apps.
+type issuerValue string
+
+func (v *issuerValue) Set(s string) error {
+	if s == "" || len(s) > 64 || strings.Contains(s, ":") || !utf8.ValidString(s) ||
+		strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return errors.New("want 1 to 64 printable characters, no colon")
+	}
+	*v = issuerValue(s)
+	return nil
+}
+func (v *issuerValue) String() string { return string(*v) }
 
 type boolValue bool
 

@@ -58,6 +58,9 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"ALLOW_SIGNUP", "maybe", []string{"true or false"}},
 		{"COOKIE_SECURE", "yes please", []string{"true or false"}},
 		{"INTROSPECTION", "on", []string{"true or false"}},
+		{"TOTP_KEY", "c2hvcnQ=", []string{"32 random bytes in base64", "openssl rand -base64 32"}},
+		{"TOTP_ISSUER", "Example: Inc", []string{"no colon"}},
+		{"SECOND_FACTOR_TIMEOUT", "0s", []string{"positive duration"}},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", []string{"CIDR prefix"}},
 		{"TRUSTED_PROXIES", "10.0.0.1, proxy.example", []string{`"proxy.example"`}},
 		{"TRUSTED_PROXIES", "127.0.0.1/0", []string{"beyond its /0 prefix", "did you mean 127.0.0.1 (that address alone) or 0.0.0.0/0"}},
@@ -106,8 +109,8 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 				t.Errorf("%s=%q: error %q does not say %q", tc.key, tc.value, err, want)
 			}
 		}
-		if strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%s=%q: error shows the password: %v", tc.key, tc.value, err)
+		if strings.Contains(err.Error(), "s3cret") || tc.key == "TOTP_KEY" && strings.Contains(err.Error(), tc.value) {
+			t.Errorf("%s=%q: error shows the secret: %v", tc.key, tc.value, err)
 		}
 		// The same value from the flag: the message leads with the flag.
 		_, err = parse(nil, flagName+"="+tc.value)
@@ -142,6 +145,7 @@ func TestSettingsThatContradictEachOther(t *testing.T) {
 		{map[string]string{"METRICS_ADDR": "127.0.0.1:8080"}, []string{"METRICS_ADDR (127.0.0.1:8080) is on the API's PORT 8080"}},
 		{map[string]string{"PORT": "9000", "METRICS_ADDR": ":9000"}, []string{"on the API's PORT 9000"}},
 		{map[string]string{"PORT": "abc", "LOG_LEVEL": "loud", "CORS_ORIGINS": "localhost:5173"}, []string{"PORT=", "LOG_LEVEL=", "CORS_ORIGINS="}},
+		{map[string]string{"MONGODB_URI": "mongodb://db.example/"}, []string{"TOTP_KEY is required with MONGODB_URI", "openssl rand -base64 32"}},
 	} {
 		_, err := parse(tc.env)
 		for _, want := range tc.want {
@@ -192,14 +196,15 @@ func TestEffectiveConfigurationIsLogged(t *testing.T) {
 	env["LOG_FORMAT"] = "json"
 	env["DB_TIMEOUT"] = "1s"
 	env["MONGODB_URI"] = "mongodb://alice:s3cret@127.0.0.1:1/?authSource=admin" // nothing listens on port 1
+	env["TOTP_KEY"] = testTOTPKey
 	env["CORS_ORIGINS"] = "http://localhost:5173/"
 	var out testlog.Buffer
 	err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &out)
 	if err == nil {
 		t.Fatal("run connected to a MongoDB on port 1")
 	}
-	if strings.Contains(out.String()+err.Error(), "s3cret") {
-		t.Errorf("the password is in the log or the error:\n%s\n%v", out.String(), err)
+	if strings.Contains(out.String()+err.Error(), "s3cret") || strings.Contains(out.String()+err.Error(), testTOTPKey) {
+		t.Errorf("the password or the TOTP key is in the log or the error:\n%s\n%v", out.String(), err)
 	}
 	var line map[string]any
 	for l := range strings.SplitSeq(out.String(), "\n") {
@@ -226,6 +231,7 @@ func TestEffectiveConfigurationIsLogged(t *testing.T) {
 		"PORT":         "0",
 		"SESSION_TTL":  "1h0m0s",
 		"LOG_LEVEL":    "info",
+		"TOTP_KEY":     "(set)",
 	} {
 		if line[k] != want {
 			t.Errorf("configuration %s=%v, want %q", k, line[k], want)
@@ -246,7 +252,7 @@ func TestURISecretsStayOutOfLogAndErrors(t *testing.T) {
 	} {
 		env := testEnv(t)
 		env["DB_TIMEOUT"] = "1s"
-		env["MONGODB_URI"] = tc.uri
+		env["MONGODB_URI"], env["TOTP_KEY"] = tc.uri, testTOTPKey
 		var out testlog.Buffer
 		err := run(context.Background(), []string{"gatehouse"}, func(k string) string { return env[k] }, strings.NewReader(""), &out)
 		if err == nil {

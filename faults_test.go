@@ -133,7 +133,7 @@ func TestDatabaseGoesAwayAndComesBack(t *testing.T) {
 
 	const dbTimeout = time.Second
 	env := testEnv(t)
-	env["MONGODB_URI"] = db.url
+	env["MONGODB_URI"], env["TOTP_KEY"] = db.url, testTOTPKey
 	env["DB_TIMEOUT"] = dbTimeout.String()
 	g := start(t, env)
 	c := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
@@ -223,7 +223,7 @@ func TestSlowDatabase(t *testing.T) {
 	// busy machine too (500 ms did not, beside two busy loops).
 	const dbTimeout = 2 * time.Second
 	env := testEnv(t)
-	env["MONGODB_URI"] = "mongodb://" + proxy.Addr() + "/"
+	env["MONGODB_URI"], env["TOTP_KEY"] = "mongodb://"+proxy.Addr()+"/", testTOTPKey
 	env["DB_TIMEOUT"] = dbTimeout.String()
 	g := start(t, env)
 	c := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}

@@ -112,7 +112,7 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	t.Parallel()
 	uri := startDB(t)
 	env := testEnv(t)
-	env["MONGODB_URI"] = uri
+	env["MONGODB_URI"], env["TOTP_KEY"] = uri, testTOTPKey
 	// Sessions must outlive each subtest's requests, on a busy machine too
 	// (with 2 s, beside two busy loops, the first subtest's sessions
 	// expired before its last request); the expiry subtest waits it out.

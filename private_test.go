@@ -308,7 +308,7 @@ func TestUserCommandsGoThroughGatehouseDB(t *testing.T) {
 		t.Fatalf("user add beside gatehouse db: %v\n%s", err, &out)
 	}
 	env = testEnv(t)
-	env["MONGODB_URI"] = db.url
+	env["MONGODB_URI"], env["TOTP_KEY"] = db.url, testTOTPKey
 	if tok, _ := signIn(t, start(t, env), "login", "cora"); tok == "" {
 		t.Error("an instance of gatehouse db does not know the user added")
 	}
@@ -403,7 +403,7 @@ func TestDatabaseServesOtherHostsWithMutualTLSOnly(t *testing.T) {
 	})
 
 	instance := testEnv(t)
-	instance["MONGODB_URI"] = uri("client")
+	instance["MONGODB_URI"], instance["TOTP_KEY"] = uri("client"), testTOTPKey
 	signIn(t, start(t, instance), "register", "tim")
 	m := regexp.MustCompile(`msg="embedded database listening" uri=(\S+)`).FindStringSubmatch(db.out.String())
 	if m == nil {

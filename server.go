@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -96,8 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 {
 		// Read before anything is opened: without a password the command
 		// fails and touches nothing.
-		if password, err = readPassword(stdin); err != nil {
-			return err
+		if !isTOTPReset(rest) {
+			if password, err = readPassword(stdin); err != nil {
+				return err
+			}
 		}
 		var remote users
 		db, remote, err = openForCommand(ctx, cfg, log)
@@ -120,6 +123,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			m.WatchDisk(func() metrics.Disk { return metrics.Disk(db.engine.Disk()) })
 		}
 	}
+	totpKey := []byte(cfg.totpKey)
+	if totpKey == nil && db.engine != nil {
+		var created bool
+		if totpKey, created, err = loadTOTPKey(db.engine.Dir()); err != nil {
+			return err
+		}
+		if created {
+			log.Info("TOTP key: made a new one; keep a copy with your backups", "file", filepath.Join(db.engine.Dir(), totpKeyFile))
+		}
+	}
 	svc, err = auth.NewService(db.store, auth.Config{
 		TTL:         cfg.sessionTTL,
 		MaxAge:      cfg.sessionMaxAge,
@@ -131,6 +144,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		BcryptSlots: cfg.bcryptSlots,
 		BcryptWait:  cfg.bcryptWait,
 		Meter:       meter(m),
+
+		TOTPKey:             totpKey,
+		TOTPIssuer:          cfg.totpIssuer,
+		SecondFactorTimeout: cfg.secondFactor,
 	})
 	if err != nil {
 		return err

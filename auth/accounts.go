@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gatehouse/storage"
@@ -33,10 +34,11 @@ func (s *Service) Register(ctx context.Context, username, password string, data 
 	if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c)
+	return s.openSession(ctx, u, data, c, false)
 }
 
-// Login checks a username and password and opens a new session. Unknown
+// Login checks a username and password and opens a new session: a pending
+// one (see secondfactor.go) when the user has a second factor. Unknown
 // users and wrong passwords both give ErrInvalidCredentials, after the same
 // bcrypt work.
 func (s *Service) Login(ctx context.Context, username, password string, data string, c Client) (*storage.Session, Token, error) {
@@ -73,7 +75,7 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c)
+	return s.openSession(ctx, u, data, c, u.TOTPID != "")
 }
 
 // errWrongPassword is checkPassword's answer for a wrong password or an
@@ -135,14 +137,21 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 }
 
 // openSession opens a session for u, whose password (as of u) was just
-// checked. A password change that lands while the check ran ends every
-// session it can see; this one it may not see yet, so after storing it,
-// openSession reads u again and takes it back if the credential changed.
-// Beyond the per-user cap, the user's oldest sessions end.
-func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client) (*storage.Session, Token, error) {
+// checked: a full one, or with pending a session that waits for the
+// second factor and ends after SecondFactorTimeout. A password or second
+// factor change that lands while the check ran ends every session it can
+// see; this one it may not see yet, so after storing it, openSession reads
+// u again and takes it back if the credential changed. Beyond the per-user
+// cap, the user's oldest sessions end.
+func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client, pending bool) (*storage.Session, Token, error) {
 	now := s.now()
 	tok := NewToken()
-	sess := NewSession(u, tok, data, c, now, s.slide(now, now))
+	expires := s.slide(now, now)
+	if pending {
+		expires = earlier(expires, now.Add(s.cfg.SecondFactorTimeout))
+	}
+	sess := NewSession(u, tok, data, c, now, expires)
+	sess.Factors, sess.Pending = []string{FactorPassword}, pending
 	ids, err := s.store.CreateSession(ctx, sess)
 	if err != nil {
 		return nil, Token{}, err
@@ -158,14 +167,43 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 		return nil, Token{}, err
 	}
 	s.meter().SessionCreated()
-	if over := len(ids) - s.cfg.MaxSessions; over > 0 {
-		n, err := s.store.DeleteSessions(ctx, u.ID, ids[:over])
-		s.meter().SessionsEnded(int(n), "capped")
-		if err != nil {
-			s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
-		}
+	if pending {
+		s.endOverCap(ctx, u, ids, sess)
+	} else {
+		s.endOverCap(ctx, u, ids, nil)
 	}
 	return sess, tok, nil
+}
+
+// endOverCap ends the oldest of u's sessions ids beyond the per-user cap.
+// A pending session (one halfway through signing in, opened by someone
+// who knows the password) never ends a full one: when pending is the new
+// one, only other pending sessions make room, so the user's signed-in
+// devices stay, and the list exceeds the cap by at most one.
+func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string, pending *storage.Session) {
+	over := len(ids) - s.cfg.MaxSessions
+	if over <= 0 {
+		return
+	}
+	victims := ids[:over]
+	if pending != nil {
+		all, err := s.store.SessionsOfUser(ctx, u.ID, len(ids))
+		if err != nil {
+			s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
+			return
+		}
+		victims = nil
+		for _, sess := range slices.Backward(all) { // oldest first
+			if len(victims) < over && sess.Pending && sess.ID != pending.ID {
+				victims = append(victims, sess.ID)
+			}
+		}
+	}
+	n, err := s.store.DeleteSessions(ctx, u.ID, victims)
+	s.meter().SessionsEnded(int(n), "capped")
+	if err != nil {
+		s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
+	}
 }
 
 // ChangePassword replaces the caller's password after checking the current

@@ -151,9 +151,12 @@ func from(ctx context.Context) *request {
 	return req
 }
 
-// SessionFrom returns the live session of the request in ctx, or nil if it
-// has none. The error reports a database failure, not a bad token.
-func SessionFrom(ctx context.Context) (*storage.Session, error) {
+// CallerFrom returns the live session of the request in ctx, pending or
+// full, or nil if it has none. The error reports a database failure, not a
+// bad token. Only what a pending session may do (show or end itself,
+// verify its second factor) asks for it; everything else uses SessionFrom
+// or RequireSession.
+func CallerFrom(ctx context.Context) (*storage.Session, error) {
 	req := from(ctx)
 	if req == nil {
 		return nil, nil
@@ -178,15 +181,28 @@ func SessionFrom(ctx context.Context) (*storage.Session, error) {
 	return req.sess, req.err
 }
 
+// SessionFrom returns the full session of the request in ctx, or nil if it
+// has none (or only a pending one). The error reports a database failure.
+func SessionFrom(ctx context.Context) (*storage.Session, error) {
+	sess, err := CallerFrom(ctx)
+	if sess != nil && sess.Pending {
+		return nil, err
+	}
+	return sess, err
+}
+
 // RequireSession is SessionFrom for operations that need a session: no
-// session is ErrUnauthenticated.
+// session is ErrUnauthenticated, a pending one ErrSecondFactorRequired.
 func RequireSession(ctx context.Context) (*storage.Session, error) {
-	sess, err := SessionFrom(ctx)
+	sess, err := CallerFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if sess == nil {
 		return nil, ErrUnauthenticated
+	}
+	if sess.Pending {
+		return nil, ErrSecondFactorRequired
 	}
 	return sess, nil
 }
@@ -200,8 +216,8 @@ func ClientFrom(ctx context.Context) Client {
 }
 
 // SignedIn records that the request now acts as sess, whose credential is
-// tok, and sets the session cookie. Login, register and a password change
-// call it.
+// tok, and sets the session cookie. Login, register, a password change and
+// a verified second factor call it.
 func SignedIn(ctx context.Context, sess *storage.Session, tok Token) {
 	req := from(ctx)
 	if req == nil {

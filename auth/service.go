@@ -5,6 +5,7 @@
 package auth
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,16 @@ type Config struct {
 	BcryptWait time.Duration
 	// Meter counts security events; nil counts nothing.
 	Meter Meter
+	// TOTPKey (KeySize bytes) seals second-factor secrets and keys the
+	// hashes of recovery codes; every instance on one database needs the
+	// same. nil means a random key for this process alone (tests).
+	TOTPKey []byte
+	// TOTPIssuer names the service in authenticator apps; "" means
+	// "gatehouse".
+	TOTPIssuer string
+	// SecondFactorTimeout is how long a sign-in may wait for its second
+	// factor; 0 means 5 minutes.
+	SecondFactorTimeout time.Duration
 }
 
 // Meter receives counts of what the service does, for metrics.
@@ -51,8 +62,8 @@ type Meter interface {
 	// Login: outcome is ok, bad_credentials, throttled or error.
 	Login(outcome string)
 	SessionCreated()
-	// SessionsEnded: reason is logout, revoked, others, password, expired,
-	// capped or swept.
+	// SessionsEnded: reason is logout, revoked, others, password,
+	// second_factor, expired, capped or swept.
 	SessionsEnded(n int, reason string)
 	// Lookup: result is ok, unknown, bad_secret, expired or malformed.
 	Lookup(result string)
@@ -77,6 +88,7 @@ type Service struct {
 	log       *slog.Logger
 	hasher    *hasher
 	gates     gates // for the throttle
+	keys      *keys // for the second factor
 }
 
 // Client describes the device a request comes from.
@@ -112,12 +124,26 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if cfg.BcryptWait == 0 {
 		cfg.BcryptWait = 5 * time.Second
 	}
+	if cfg.TOTPKey == nil {
+		cfg.TOTPKey = make([]byte, KeySize)
+		_, _ = rand.Read(cfg.TOTPKey)
+	}
+	if cfg.TOTPIssuer == "" {
+		cfg.TOTPIssuer = "gatehouse"
+	}
+	if cfg.SecondFactorTimeout == 0 {
+		cfg.SecondFactorTimeout = 5 * time.Minute
+	}
+	keys, err := newKeys(cfg.TOTPKey)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	dummy, err := HashPassword("gatehouse dummy password", cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger}
+	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger, keys: keys}
 	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
 	// Hashing takes as long as comparing: so from the first request on, a
 	// wrong password answers no sooner than a comparison at the configured

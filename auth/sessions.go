@@ -85,10 +85,11 @@ func (s *Service) authenticate(ctx context.Context, token string) (*storage.Sess
 func (s *Service) touchInterval() time.Duration { return min(time.Minute, s.cfg.TTL/2) }
 
 // touch records a use of sess, sliding its expiry, when its last recorded
-// use is more than a touch interval old.
+// use is more than a touch interval old. A pending session does not slide:
+// it ends SecondFactorTimeout after the password, however it is used.
 func (s *Service) touch(ctx context.Context, sess *storage.Session) {
 	now, interval := s.now(), s.touchInterval()
-	if now.Sub(sess.LastSeenAt) < interval {
+	if sess.Pending || now.Sub(sess.LastSeenAt) < interval {
 		return
 	}
 	exp := s.slide(sess.CreatedAt, now)
@@ -212,6 +213,9 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			n, err := s.Sweep(ctx)
 			if _, terr := s.sweepThrottles(ctx); err == nil {
 				err = terr
+			}
+			if _, cerr := s.store.DeleteExpiredClaims(ctx, s.now()); err == nil {
+				err = cerr // claims of TOTP steps too old to be presented again
 			}
 			switch {
 			case err != nil && ctx.Err() == nil:

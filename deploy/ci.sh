@@ -244,6 +244,10 @@ echo "systemd-analyze verify: clean; a misspelt key is caught"
 
 echo "== deploy: compose (deploy/compose.yaml)"
 (cd deploy/composecheck && go build -o "$tmp/bin/composecheck" .)
+# compose.yaml takes TOTP_KEY from the environment, and refuses to load
+# without it.
+if "$tmp/bin/composecheck" deploy/compose.yaml 2>/dev/null; then fail "compose.yaml loaded without TOTP_KEY"; fi
+export TOTP_KEY; TOTP_KEY=$(head -c 32 /dev/urandom | base64)
 "$tmp/bin/composecheck" deploy/compose.yaml
 # The checks can fail: a copy with another TRUSTED_PROXIES is refused.
 mkdir "$tmp/deploy"

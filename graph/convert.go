@@ -12,7 +12,7 @@ import (
 // types, so hashes and internal keys cannot reach a response by accident.
 
 func userOf(s *storage.Session) *model.User {
-	return &model.User{ID: s.UserID, Username: s.UserName, CreatedAt: utc(s.UserCreatedAt)}
+	return &model.User{ID: s.UserID, Username: s.UserName, CreatedAt: utc(s.UserCreatedAt), Key: s.UserKey}
 }
 
 // sessionOf converts s; callerID marks the session that made the request.
@@ -27,11 +27,22 @@ func (r *Resolver) sessionOf(s *storage.Session, callerID string) *model.Session
 		Current:    s.ID == callerID,
 		UserAgent:  optional(s.UserAgent),
 		IPAddress:  optional(s.IP),
+
+		Factors:             factorsOf(s),
+		SecondFactorPending: s.Pending,
 	}
 }
 
+func factorsOf(s *storage.Session) []model.AuthFactor {
+	var out []model.AuthFactor
+	for _, f := range auth.Factors(s) {
+		out = append(out, model.AuthFactor(f))
+	}
+	return out
+}
+
 func (r *Resolver) payloadOf(s *storage.Session, tok auth.Token) *model.AuthPayload {
-	return &model.AuthPayload{Token: tok.String(), Session: r.sessionOf(s, s.ID)}
+	return &model.AuthPayload{Token: tok.String(), Session: r.sessionOf(s, s.ID), SecondFactorRequired: s.Pending}
 }
 
 func utc(t time.Time) time.Time { return t.UTC() }

@@ -33,7 +33,8 @@ const internalMessage = "internal server error"
 
 // publicError is err as a client sees it: the message and extensions.code
 // its auth code maps to (and retryAfter, in seconds, when it is
-// throttled), or a bare internal error that reveals nothing.
+// throttled; secondFactorRequired when a pending session asked for more
+// than it may), or a bare internal error that reveals nothing.
 func publicError(err error) *gqlerror.Error {
 	code, msg := auth.ErrorCode(err), auth.ErrorMessage(err)
 	if code == auth.EInternal {
@@ -43,6 +44,9 @@ func publicError(err error) *gqlerror.Error {
 	var throttled *auth.ThrottledError
 	if errors.As(err, &throttled) {
 		gerr.Extensions["retryAfter"] = throttled.RetryAfterSeconds()
+	}
+	if errors.Is(err, auth.ErrSecondFactorRequired) {
+		gerr.Extensions["secondFactorRequired"] = true
 	}
 	return gerr
 }

@@ -243,9 +243,14 @@ func countTokens(query string, max int) int {
 	return n
 }
 
-// credentialFields are the fields that run bcrypt. One of them per
-// operation, so aliases cannot multiply password guesses.
-var credentialFields = map[string]bool{"login": true, "register": true, "changePassword": true}
+// credentialFields are the fields that check a password or a second
+// factor's code. One of them per operation, so aliases cannot multiply
+// guesses.
+var credentialFields = map[string]bool{
+	"login": true, "register": true, "changePassword": true,
+	"beginTotpEnrollment": true, "confirmTotpEnrollment": true, "verifySecondFactor": true,
+	"disableTotp": true, "regenerateRecoveryCodes": true,
+}
 
 // operationLimits refuses, after validation, an operation with more than
 // one credential field or with an argument literal that does not convert,
@@ -272,7 +277,8 @@ func (operationLimits) MutateOperationContext(_ context.Context, oc *graphql.Ope
 	case w.badValue != nil:
 		return coded(model.CodeBadUserInput, "invalid argument value: "+w.badValue.Error())
 	case w.credentials > 1:
-		return coded(model.CodeBadUserInput, "at most one login, register or changePassword may run per request")
+		return coded(model.CodeBadUserInput, "at most one field that checks a password or a code "+
+			"(login, register, changePassword, verifySecondFactor, the TOTP mutations) may run per request")
 	}
 	return nil
 }

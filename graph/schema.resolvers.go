@@ -33,7 +33,11 @@ func (r *mutationResolver) Login(ctx context.Context, username string, password 
 
 // DeleteSession is the resolver for the deleteSession field.
 func (r *mutationResolver) DeleteSession(ctx context.Context, id *string) (bool, error) {
-	caller, err := auth.RequireSession(ctx)
+	// Without an id, a pending session may end itself (cancel a sign-in).
+	caller, err := auth.CallerFrom(ctx)
+	if err == nil && (caller == nil || (caller.Pending && id != nil)) {
+		caller, err = auth.RequireSession(ctx) // says why not
+	}
 	if err != nil {
 		return false, err
 	}
@@ -88,6 +92,67 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	return r.payloadOf(sess, tok), nil
 }
 
+// BeginTotpEnrollment is the resolver for the beginTotpEnrollment field.
+func (r *mutationResolver) BeginTotpEnrollment(ctx context.Context, password string) (*model.TotpEnrollment, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.auth.BeginTOTPEnrollment(ctx, caller, password)
+	if err != nil {
+		return nil, err
+	}
+	return &model.TotpEnrollment{Secret: e.Secret, URI: e.URI, QRCodeSVG: e.QRCodeSVG}, nil
+}
+
+// ConfirmTotpEnrollment is the resolver for the confirmTotpEnrollment field.
+func (r *mutationResolver) ConfirmTotpEnrollment(ctx context.Context, code string) ([]string, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.auth.ConfirmTOTPEnrollment(ctx, caller, code)
+}
+
+// VerifySecondFactor is the resolver for the verifySecondFactor field.
+func (r *mutationResolver) VerifySecondFactor(ctx context.Context, code string) (*model.AuthPayload, error) {
+	// The one mutation a pending session exists for.
+	caller, err := auth.CallerFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if caller == nil {
+		return nil, auth.ErrUnauthenticated
+	}
+	sess, tok, err := r.auth.VerifySecondFactor(ctx, caller, code)
+	if err != nil {
+		return nil, err
+	}
+	auth.SignedIn(ctx, sess, tok)
+	return r.payloadOf(sess, tok), nil
+}
+
+// DisableTotp is the resolver for the disableTotp field.
+func (r *mutationResolver) DisableTotp(ctx context.Context, password string, code string) (bool, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.auth.DisableTOTP(ctx, caller, password, code); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// RegenerateRecoveryCodes is the resolver for the regenerateRecoveryCodes field.
+func (r *mutationResolver) RegenerateRecoveryCodes(ctx context.Context, password string, code string) ([]string, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.auth.RegenerateRecoveryCodes(ctx, caller, password, code)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	caller, err := auth.SessionFrom(ctx)
@@ -100,9 +165,10 @@ func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 // Session is the resolver for the session field.
 func (r *queryResolver) Session(ctx context.Context, id *string) (*model.Session, error) {
 	if id == nil {
-		// The current session: the middleware has already applied the
-		// expiry rule (an expired session is deleted and reads as none).
-		caller, err := auth.SessionFrom(ctx)
+		// The current session, pending or full: the middleware has
+		// already applied the expiry rule (an expired session is deleted
+		// and reads as none).
+		caller, err := auth.CallerFrom(ctx)
 		if err != nil || caller == nil {
 			return nil, err
 		}
@@ -141,13 +207,29 @@ func (r *queryResolver) Sessions(ctx context.Context, first *int) ([]*model.Sess
 	return out, nil
 }
 
+// TotpEnabled is the resolver for the totpEnabled field.
+func (r *userResolver) TotpEnabled(ctx context.Context, obj *model.User) (bool, error) {
+	on, _, err := r.auth.TOTPStatus(ctx, obj.Key)
+	return on, err
+}
+
+// RecoveryCodesLeft is the resolver for the recoveryCodesLeft field.
+func (r *userResolver) RecoveryCodesLeft(ctx context.Context, obj *model.User) (int, error) {
+	_, left, err := r.auth.TOTPStatus(ctx, obj.Key)
+	return left, err
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// User returns UserResolver implementation.
+func (r *Resolver) User() UserResolver { return &userResolver{r} }
+
 type (
 	mutationResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
+	userResolver     struct{ *Resolver }
 )

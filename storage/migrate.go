@@ -14,9 +14,10 @@ import (
 
 // LayoutVersion is the version of the document layout this code writes
 // (the `meta` document `layout`): 2 added the users' session lists and the
-// expiry files. A database of a higher version was written by a newer
+// expiry files, 3 second factors (an older gatehouse would let a user with
+// one sign in on the password alone, so it must refuse). A database of a higher version was written by a newer
 // gatehouse, and Open refuses it.
-const LayoutVersion = 2
+const LayoutVersion = 3
 
 // NewerLayoutError is Open's error for a database whose layout a newer
 // gatehouse wrote: this one could misread it, and would not migrate it.

@@ -42,6 +42,12 @@ type Session struct {
 
 	UserAgent string
 	IP        string
+
+	// Factors are the factors the session has proven, in order, as the
+	// auth package names them; empty for sessions from before they were
+	// recorded. Pending marks a session that waits for its second factor.
+	Factors []string
+	Pending bool
 }
 
 type sessionDoc struct {
@@ -57,6 +63,8 @@ type sessionDoc struct {
 	ExpiresAt     time.Time `bson:"expiresAt"`
 	UserAgent     string    `bson:"userAgent,omitempty"`
 	IP            string    `bson:"ip,omitempty"`
+	Factors       []string  `bson:"factors,omitempty"`
+	Pending       bool      `bson:"pending,omitempty"`
 }
 
 func (d *sessionDoc) session() *Session {

@@ -76,6 +76,8 @@ type Store struct {
 	names        *mongo.Collection
 	meta         *mongo.Collection
 
+	stepClaims, recoveryClaims *mongo.Collection // secondfactor.go
+
 	touched touches // for TouchSessionOncePer
 }
 
@@ -111,6 +113,8 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s.throttle = s.db.Collection(throttleCollection)
 	s.names = s.db.Collection(namesCollection)
 	s.meta = s.db.Collection(metaCollection)
+	s.stepClaims = s.db.Collection(stepClaimsCollection)
+	s.recoveryClaims = s.db.Collection(recoveryClaimsCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -133,7 +137,8 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 func (s *Store) ensureIndexes(ctx context.Context) error {
 	// Creating the collections explicitly makes them exist from the start
 	// (the embedded engine indexes _id per existing table).
-	for _, c := range []string{usersCollection, sessionsCollection, userSessionsCollection, throttleCollection, namesCollection, metaCollection} {
+	for _, c := range []string{usersCollection, sessionsCollection, userSessionsCollection, throttleCollection, namesCollection, metaCollection,
+		stepClaimsCollection, recoveryClaimsCollection} {
 		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}
@@ -153,6 +158,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	})
 	if err != nil && !hasCode(err, codeNotImplemented) {
 		return fmt.Errorf("storage: index sessions.expiresAt: %w", err)
+	}
+	_, err = s.stepClaims.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "expiresAt", Value: 1}},
+		Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0),
+	})
+	if err != nil && !hasCode(err, codeNotImplemented) {
+		return fmt.Errorf("storage: index %s.expiresAt: %w", stepClaimsCollection, err)
 	}
 	return nil
 }

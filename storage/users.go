@@ -23,6 +23,18 @@ type User struct {
 	// can tell it is stale. Empty for accounts created before it existed.
 	CredentialID string
 	CreatedAt    time.Time
+
+	// The second factor (see secondfactor.go). TOTPID names the enabled
+	// TOTP secret (empty: none) and TOTPSecret is that secret, sealed by
+	// the auth package (this package never sees it in the clear).
+	TOTPID     string
+	TOTPSecret []byte
+	// An enrollment begun and not yet confirmed: its id and sealed secret.
+	TOTPPendingID     string
+	TOTPPendingSecret []byte
+	// RecoveryCodes are the keyed hashes of the recovery codes of the
+	// enabled second factor; which are used up is told by claims.
+	RecoveryCodes []string
 }
 
 type userDoc struct {
@@ -32,6 +44,12 @@ type userDoc struct {
 	PasswordHash string    `bson:"passwordHash"`
 	CredentialID string    `bson:"credentialId,omitempty"`
 	CreatedAt    time.Time `bson:"createdAt"`
+
+	TOTPID            string   `bson:"totpId,omitempty"`
+	TOTPSecret        []byte   `bson:"totpSecret,omitempty"`
+	TOTPPendingID     string   `bson:"totpPendingId,omitempty"`
+	TOTPPendingSecret []byte   `bson:"totpPendingSecret,omitempty"`
+	RecoveryCodes     []string `bson:"recoveryCodes,omitempty"`
 }
 
 // CreateUser inserts u after claiming its look-alike keys, names, for

@@ -91,6 +91,7 @@ func (b *bench) useDatabase(ctx context.Context, db string) error {
 	b.store, b.db = st, db
 	env := b.serverEnv(db)
 	env["MONGODB_URI"] = b.uri
+	env["TOTP_KEY"] = "YmVuY2ggYmVuY2ggYmVuY2ggYmVuY2ggYmVuY2ggYmU=" // required with MONGODB_URI
 	return b.startServer(ctx, env)
 }
 

@@ -25,7 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: composecheck compose.yaml")
 		os.Exit(2)
 	}
-	opts, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithInterpolation(true))
+	opts, err := cli.NewProjectOptions([]string{os.Args[1]}, cli.WithOsEnv, cli.WithInterpolation(true))
 	if err == nil {
 		var p *types.Project
 		if p, err = opts.LoadProject(context.Background()); err == nil {

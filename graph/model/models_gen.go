@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 )
 
@@ -14,6 +18,10 @@ type AuthPayload struct {
 	Token string `json:"token"`
 	// The session the token opens.
 	Session *Session `json:"session"`
+	// True when the token only opens a pending session: call verifySecondFactor
+	// next. Until then, every other operation but session and deleteSession
+	// (without an id) answers UNAUTHENTICATED with extensions.secondFactorRequired.
+	SecondFactorRequired bool `json:"secondFactorRequired"`
 }
 
 // What a client can do: sign up, sign in, and manage its sessions.
@@ -46,14 +54,84 @@ type Session struct {
 	UserAgent *string `json:"userAgent,omitempty"`
 	// The IP address of the client that opened the session.
 	IPAddress *string `json:"ipAddress,omitempty"`
+	// Factors this session has proven, in order.
+	Factors []AuthFactor `json:"factors"`
+	// True while the session waits for verifySecondFactor; such a session can
+	// do nothing else. It ends unless verified within minutes (SECOND_FACTOR_TIMEOUT).
+	SecondFactorPending bool `json:"secondFactorPending"`
 }
 
-// An account that can sign in.
-type User struct {
-	// Stable, opaque identifier of the user.
-	ID string `json:"id"`
-	// The name the user signs in with, as they chose it (case is kept; sign-in ignores case).
-	Username string `json:"username"`
-	// When the account was created.
-	CreatedAt time.Time `json:"createdAt"`
+// A second factor being set up: the authenticator app takes the secret, the
+// URI or the QR code; confirmTotpEnrollment finishes it. Shown only here.
+type TotpEnrollment struct {
+	// Base32 secret, for manual entry.
+	Secret string `json:"secret"`
+	// otpauth://totp/... URI (issuer gatehouse or TOTP_ISSUER, account = username).
+	URI string `json:"uri"`
+	// The URI as a QR code, an SVG document.
+	QRCodeSVG string `json:"qrCodeSvg"`
+}
+
+// A way of proving who you are; a session lists the ones it has proven.
+type AuthFactor string
+
+const (
+	// The account's password (login, register).
+	AuthFactorPassword AuthFactor = "PASSWORD"
+	// A time-based one-time code from an authenticator app (RFC 6238).
+	AuthFactorTotp AuthFactor = "TOTP"
+	// One of the account's single-use recovery codes.
+	AuthFactorRecoveryCode AuthFactor = "RECOVERY_CODE"
+	// A passkey (WebAuthn).
+	AuthFactorPasskey AuthFactor = "PASSKEY"
+)
+
+var AllAuthFactor = []AuthFactor{
+	AuthFactorPassword,
+	AuthFactorTotp,
+	AuthFactorRecoveryCode,
+	AuthFactorPasskey,
+}
+
+func (e AuthFactor) IsValid() bool {
+	switch e {
+	case AuthFactorPassword, AuthFactorTotp, AuthFactorRecoveryCode, AuthFactorPasskey:
+		return true
+	}
+	return false
+}
+
+func (e AuthFactor) String() string {
+	return string(e)
+}
+
+func (e *AuthFactor) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuthFactor(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuthFactor", str)
+	}
+	return nil
+}
+
+func (e AuthFactor) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuthFactor) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuthFactor) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
