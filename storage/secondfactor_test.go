@@ -1,0 +1,105 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/internal/dbtest"
+	"gatehouse/storage"
+)
+
+// The second factor's single-use rules rest on these: of many requests
+// claiming one step or one recovery code at the same instant, one wins.
+func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	for name, claim := range map[string]func() error{
+		"step":          func() error { return st.ClaimStep(ctx, "secret:59000000", t0.Add(2*time.Minute)) },
+		"recovery code": func() error { return st.ClaimRecoveryCode(ctx, "hash-of-a-code") },
+	} {
+		const n = 100
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { errs[i] = claim() })
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrDuplicate):
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%s claimed by %d of %d, want 1", name, won, n)
+		}
+	}
+	if ok, err := st.StepClaimed(ctx, "secret:59000000"); err != nil || !ok {
+		t.Errorf("StepClaimed: %v %v", ok, err)
+	}
+	if ok, err := st.StepClaimed(ctx, "secret:59000001"); err != nil || ok {
+		t.Errorf("StepClaimed of a step no one claimed: %v %v", ok, err)
+	}
+	if used, err := st.RecoveryCodesUsed(ctx, []string{"hash-of-a-code", "another"}); err != nil || used != 1 {
+		t.Errorf("RecoveryCodesUsed: %d %v, want 1", used, err)
+	}
+	if n, err := st.DeleteExpiredClaims(ctx, t0.Add(3*time.Minute)); err != nil || n != 1 {
+		t.Errorf("DeleteExpiredClaims: %d %v, want 1", n, err)
+	}
+	if err := st.ClaimStep(ctx, "secret:59000000", t0); err != nil {
+		t.Errorf("a swept step cannot be claimed again: %v", err)
+	}
+}
+
+// Of concurrent confirmations of one enrollment, one turns it on.
+func TestConcurrentEnableTOTPEnablesOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	if err := st.CreateUser(ctx, newUser("carol")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.BeginTOTP(ctx, "carol", "enroll-1", []byte("sealed")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = st.EnableTOTP(ctx, "carol", "enroll-1", []byte("sealed"), []string{string(rune('a' + i))}, "cred")
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	u, err := st.UserByKey(ctx, "carol")
+	if err != nil || won != 1 || u.TOTPID != "enroll-1" || u.TOTPPendingID != "" || len(u.RecoveryCodes) != 1 {
+		t.Fatalf("%d of %d enabled it; user %+v (%v)", won, n, u, err)
+	}
+	if err := st.BeginTOTP(ctx, "carol", "enroll-2", []byte("x")); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("BeginTOTP with TOTP on: %v, want ErrNotFound", err)
+	}
+	if err := st.DisableTOTP(ctx, "carol", "enroll-2", "cred2"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("DisableTOTP of another id: %v, want ErrNotFound", err)
+	}
+	if err := st.DisableTOTP(ctx, "carol", "enroll-1", "cred2"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ = st.UserByKey(ctx, "carol"); u.TOTPID != "" || u.TOTPSecret != nil || u.RecoveryCodes != nil || u.CredentialID != "cred2" {
+		t.Errorf("after DisableTOTP: %+v", u)
+	}
+}
