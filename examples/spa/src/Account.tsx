@@ -4,12 +4,16 @@ import { DataEditor } from './DataEditor';
 import { errorCode, errorMessage } from './errors';
 import type { MeQuery as Me, SessionsQuery as Sessions } from './gql/graphql';
 import { LogOutMutation, LogOutOthersMutation, MeQuery, RevokeSessionMutation, SessionsQuery } from './operations';
+import { TwoFactor } from './TwoFactor';
 
 type Session = Sessions['sessions'][number];
 
 const when = (t: string) => new Date(t).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
-/** Account is the signed-in page: who I am, my sessions, this session's data. */
+/**
+ * Account is the signed-in page: who I am, two-factor sign-in, my sessions,
+ * this session's data.
+ */
 export function Account({ me }: { me: NonNullable<Me['me']> }) {
   const client = useApolloClient();
   const { data, error, refetch, networkStatus } = useQuery(SessionsQuery, { notifyOnNetworkStatusChange: true });
@@ -53,6 +57,8 @@ export function Account({ me }: { me: NonNullable<Me['me']> }) {
         </div>
       </section>
 
+      <TwoFactor me={me} />
+
       <section className="card" aria-label="Sessions">
         <div className="row">
           <h2>Sessions</h2>
@@ -79,6 +85,7 @@ export function Account({ me }: { me: NonNullable<Me['me']> }) {
                 <td>
                   {s.current && <span className="badge">this device</span>}{' '}
                   <span className="agent" title={s.userAgent ?? ''}>{browserName(s.userAgent)}</span>
+                  <span className="factors">{factorNames(s.factors)}</span>
                 </td>
                 <td>{s.ipAddress ?? '—'}</td>
                 <td>{when(s.createdAt)}</td>
@@ -109,4 +116,10 @@ function browserName(ua: string | null): string {
   const browser = /(Edg|Firefox|HeadlessChrome|Chrome|Safari)\/(\d+)/.exec(ua);
   const os = ['Android', 'iPhone', 'iPad', 'Windows', 'Mac OS X', 'CrOS', 'Linux'].find((os) => ua.includes(os));
   return browser ? `${browser[1]} ${browser[2]}${os ? ` on ${os}` : ''}` : ua.slice(0, 40);
+}
+
+// factorNames says how a session signed in: "password + authenticator code".
+function factorNames(factors: Session['factors']): string {
+  const names = { PASSWORD: 'password', TOTP: 'authenticator code', RECOVERY_CODE: 'recovery code', PASSKEY: 'passkey' };
+  return factors.length === 0 ? '' : `with ${factors.map((f) => names[f]).join(' + ')}`;
 }

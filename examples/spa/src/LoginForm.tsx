@@ -8,7 +8,9 @@ import { LogInMutation, MeQuery, SignUpMutation } from './operations';
 /**
  * LoginForm signs a visitor in, or up, with a username and password, on the
  * gatehouse at graphqlURL. When the server accepts the password but the
- * browser does not keep the session cookie, it says why.
+ * browser does not keep the session cookie, it says why. For an account
+ * with two-factor on, the password opens a session that waits for a code,
+ * and App shows SecondFactorForm next.
  */
 export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
   const client = useApolloClient();
@@ -28,14 +30,18 @@ export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
     setLostCookie(null);
     try {
       const variables = { username, password };
-      await (action === 'signup' ? signUp({ variables }) : logIn({ variables }));
+      let pending = false; // the session waits for the second factor
+      if (action === 'signup') await signUp({ variables });
+      else pending = (await logIn({ variables })).data?.login.secondFactorRequired ?? false;
       sessionEnded(null);
       // The answer set the session cookie, unless the browser refused it
       // (see cookies.ts). Ask who we are, outside the cache, before
       // anything on screen changes: signed out still means the cookie was
-      // dropped, which would otherwise just show this form again.
+      // dropped, which would otherwise just show this form again. A
+      // session that waits for the second factor has no me yet, but says
+      // it waits.
       const { data } = await client.query({ query: MeQuery, fetchPolicy: 'no-cache' });
-      if (!data?.me) {
+      if (pending ? !data?.session?.secondFactorPending : !data?.me) {
         setLostCookie(lostCookieCauses(window.location.origin, graphqlURL));
         return;
       }
@@ -44,7 +50,7 @@ export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
       return;
     }
     // Drop everything cached for the signed-out visitor and ask again who
-    // we are.
+    // we are: the account page, or the second step (SecondFactorForm).
     await client.resetStore();
   }
 

@@ -1,6 +1,6 @@
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, makeVar } from '@apollo/client';
 import { ErrorLink } from '@apollo/client/link/error';
-import { errorCode } from './errors';
+import { errorCode, secondFactorRequired } from './errors';
 import { MeQuery } from './operations';
 
 /**
@@ -23,13 +23,21 @@ export const sessionEnded = makeVar<string | null>(null);
 export function createClient(uri: string): ApolloClient {
   // Any operation answered UNAUTHENTICATED means the cookie no longer opens
   // a session (revoked on another device, expired, logged out): forget the
-  // user, which puts the login form on screen.
+  // user, which puts the login form on screen. With
+  // extensions.secondFactorRequired it opens a session that waits for its
+  // second factor (this browser signed in again, in another tab): ask who
+  // we are, which puts the second step on screen.
   const signedOut = new ErrorLink(({ error, operation }) => {
-    if (errorCode(error) !== 'UNAUTHENTICATED') return;
+    // A refused code leaves the session waiting; SecondFactorForm says so.
+    if (errorCode(error) !== 'UNAUTHENTICATED' || operation.operationName === 'VerifySecondFactor') return;
+    if (secondFactorRequired(error)) {
+      void operation.client.refetchQueries({ include: [MeQuery] });
+      return;
+    }
     if (operation.operationName !== 'LogIn' && operation.operationName !== 'SignUp') {
       sessionEnded('Your session has ended. Log in again.');
     }
-    operation.client.cache.writeQuery({ query: MeQuery, data: { me: null } });
+    operation.client.cache.writeQuery({ query: MeQuery, data: { me: null, session: null } });
   });
   return new ApolloClient({
     link: ApolloLink.from([signedOut, new HttpLink({ uri, credentials: 'include' })]),

@@ -2,7 +2,7 @@ import { CombinedGraphQLErrors, ServerError } from '@apollo/client';
 
 interface WireError {
   message: string;
-  extensions?: { code?: unknown; retryAfter?: unknown };
+  extensions?: { code?: unknown; retryAfter?: unknown; secondFactorRequired?: unknown };
 }
 
 // wireErrors returns the GraphQL errors an Apollo error carries: from the
@@ -26,6 +26,14 @@ function wireErrors(error: unknown): readonly WireError[] {
 export function errorCode(error: unknown): string | undefined {
   const code = wireErrors(error)[0]?.extensions?.code;
   return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * secondFactorRequired reports whether an Apollo error refused an operation
+ * because the session waits for its second factor (verifySecondFactor).
+ */
+export function secondFactorRequired(error: unknown): boolean {
+  return wireErrors(error)[0]?.extensions?.secondFactorRequired === true;
 }
 
 /** errorMessage says what went wrong, in words for the person at the screen. */

@@ -2,12 +2,21 @@
 // live schema, and generates their types into ./gql.
 import { graphql } from './gql';
 
+// Who is signed in. me is null for a visitor and for a session that waits
+// for its second factor; session (which such a session may still read)
+// tells the two apart.
 export const MeQuery = graphql(`
   query Me {
     me {
       id
       username
       createdAt
+      totpEnabled
+      recoveryCodesLeft
+    }
+    session {
+      id
+      secondFactorPending
     }
   }
 `);
@@ -21,6 +30,7 @@ export const SessionsQuery = graphql(`
     sessions {
       id
       current
+      factors
       createdAt
       lastSeenAt
       expiresAt
@@ -45,6 +55,19 @@ export const SignUpMutation = graphql(`
 export const LogInMutation = graphql(`
   mutation LogIn($username: String!, $password: String!) {
     login(username: $username, password: $password) {
+      session {
+        id
+      }
+      secondFactorRequired
+    }
+  }
+`);
+
+// The second step of signing in to an account with two-factor on. The
+// answer sets a new session cookie: the pending session's stops working.
+export const VerifySecondFactorMutation = graphql(`
+  mutation VerifySecondFactor($code: String!) {
+    verifySecondFactor(code: $code) {
       session {
         id
       }
@@ -76,5 +99,33 @@ export const SaveSessionDataMutation = graphql(`
 export const LogOutMutation = graphql(`
   mutation LogOut {
     deleteSession
+  }
+`);
+
+export const BeginTotpEnrollmentMutation = graphql(`
+  mutation BeginTotpEnrollment($password: String!) {
+    beginTotpEnrollment(password: $password) {
+      secret
+      uri
+      qrCodeSvg
+    }
+  }
+`);
+
+export const ConfirmTotpEnrollmentMutation = graphql(`
+  mutation ConfirmTotpEnrollment($code: String!) {
+    confirmTotpEnrollment(code: $code)
+  }
+`);
+
+export const DisableTotpMutation = graphql(`
+  mutation DisableTotp($password: String!, $code: String!) {
+    disableTotp(password: $password, code: $code)
+  }
+`);
+
+export const RegenerateRecoveryCodesMutation = graphql(`
+  mutation RegenerateRecoveryCodes($password: String!, $code: String!) {
+    regenerateRecoveryCodes(password: $password, code: $code)
   }
 `);

@@ -14,24 +14,34 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
-    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n": typeof types.MeDocument,
-    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": typeof types.SessionsDocument,
+    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n      totpEnabled\n      recoveryCodesLeft\n    }\n    session {\n      id\n      secondFactorPending\n    }\n  }\n": typeof types.MeDocument,
+    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      factors\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": typeof types.SessionsDocument,
     "\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.SignUpDocument,
-    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.LogInDocument,
+    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n      secondFactorRequired\n    }\n  }\n": typeof types.LogInDocument,
+    "\n  mutation VerifySecondFactor($code: String!) {\n    verifySecondFactor(code: $code) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.VerifySecondFactorDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n": typeof types.RevokeSessionDocument,
     "\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n": typeof types.LogOutOthersDocument,
     "\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n": typeof types.SaveSessionDataDocument,
     "\n  mutation LogOut {\n    deleteSession\n  }\n": typeof types.LogOutDocument,
+    "\n  mutation BeginTotpEnrollment($password: String!) {\n    beginTotpEnrollment(password: $password) {\n      secret\n      uri\n      qrCodeSvg\n    }\n  }\n": typeof types.BeginTotpEnrollmentDocument,
+    "\n  mutation ConfirmTotpEnrollment($code: String!) {\n    confirmTotpEnrollment(code: $code)\n  }\n": typeof types.ConfirmTotpEnrollmentDocument,
+    "\n  mutation DisableTotp($password: String!, $code: String!) {\n    disableTotp(password: $password, code: $code)\n  }\n": typeof types.DisableTotpDocument,
+    "\n  mutation RegenerateRecoveryCodes($password: String!, $code: String!) {\n    regenerateRecoveryCodes(password: $password, code: $code)\n  }\n": typeof types.RegenerateRecoveryCodesDocument,
 };
 const documents: Documents = {
-    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n": types.MeDocument,
-    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": types.SessionsDocument,
+    "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n      totpEnabled\n      recoveryCodesLeft\n    }\n    session {\n      id\n      secondFactorPending\n    }\n  }\n": types.MeDocument,
+    "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      factors\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n": types.SessionsDocument,
     "\n  mutation SignUp($username: String!, $password: String!) {\n    register(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": types.SignUpDocument,
-    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n": types.LogInDocument,
+    "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n      secondFactorRequired\n    }\n  }\n": types.LogInDocument,
+    "\n  mutation VerifySecondFactor($code: String!) {\n    verifySecondFactor(code: $code) {\n      session {\n        id\n      }\n    }\n  }\n": types.VerifySecondFactorDocument,
     "\n  mutation RevokeSession($id: ID!) {\n    deleteSession(id: $id)\n  }\n": types.RevokeSessionDocument,
     "\n  mutation LogOutOthers {\n    deleteOtherSessions\n  }\n": types.LogOutOthersDocument,
     "\n  mutation SaveSessionData($data: JSONObject!) {\n    updateSessionData(data: $data) {\n      id\n      data\n    }\n  }\n": types.SaveSessionDataDocument,
     "\n  mutation LogOut {\n    deleteSession\n  }\n": types.LogOutDocument,
+    "\n  mutation BeginTotpEnrollment($password: String!) {\n    beginTotpEnrollment(password: $password) {\n      secret\n      uri\n      qrCodeSvg\n    }\n  }\n": types.BeginTotpEnrollmentDocument,
+    "\n  mutation ConfirmTotpEnrollment($code: String!) {\n    confirmTotpEnrollment(code: $code)\n  }\n": types.ConfirmTotpEnrollmentDocument,
+    "\n  mutation DisableTotp($password: String!, $code: String!) {\n    disableTotp(password: $password, code: $code)\n  }\n": types.DisableTotpDocument,
+    "\n  mutation RegenerateRecoveryCodes($password: String!, $code: String!) {\n    regenerateRecoveryCodes(password: $password, code: $code)\n  }\n": types.RegenerateRecoveryCodesDocument,
 };
 
 /**
@@ -51,11 +61,11 @@ export function graphql(source: string): unknown;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      username\n      createdAt\n    }\n  }\n"];
+export function graphql(source: "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n      totpEnabled\n      recoveryCodesLeft\n    }\n    session {\n      id\n      secondFactorPending\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      username\n      createdAt\n      totpEnabled\n      recoveryCodesLeft\n    }\n    session {\n      id\n      secondFactorPending\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"): (typeof documents)["\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"];
+export function graphql(source: "\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      factors\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"): (typeof documents)["\n  query Sessions {\n    session {\n      id\n      data\n    }\n    sessions {\n      id\n      current\n      factors\n      createdAt\n      lastSeenAt\n      expiresAt\n      userAgent\n      ipAddress\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -63,7 +73,11 @@ export function graphql(source: "\n  mutation SignUp($username: String!, $passwo
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n    }\n  }\n"];
+export function graphql(source: "\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n      secondFactorRequired\n    }\n  }\n"): (typeof documents)["\n  mutation LogIn($username: String!, $password: String!) {\n    login(username: $username, password: $password) {\n      session {\n        id\n      }\n      secondFactorRequired\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation VerifySecondFactor($code: String!) {\n    verifySecondFactor(code: $code) {\n      session {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation VerifySecondFactor($code: String!) {\n    verifySecondFactor(code: $code) {\n      session {\n        id\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -80,6 +94,22 @@ export function graphql(source: "\n  mutation SaveSessionData($data: JSONObject!
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation LogOut {\n    deleteSession\n  }\n"): (typeof documents)["\n  mutation LogOut {\n    deleteSession\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation BeginTotpEnrollment($password: String!) {\n    beginTotpEnrollment(password: $password) {\n      secret\n      uri\n      qrCodeSvg\n    }\n  }\n"): (typeof documents)["\n  mutation BeginTotpEnrollment($password: String!) {\n    beginTotpEnrollment(password: $password) {\n      secret\n      uri\n      qrCodeSvg\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ConfirmTotpEnrollment($code: String!) {\n    confirmTotpEnrollment(code: $code)\n  }\n"): (typeof documents)["\n  mutation ConfirmTotpEnrollment($code: String!) {\n    confirmTotpEnrollment(code: $code)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation DisableTotp($password: String!, $code: String!) {\n    disableTotp(password: $password, code: $code)\n  }\n"): (typeof documents)["\n  mutation DisableTotp($password: String!, $code: String!) {\n    disableTotp(password: $password, code: $code)\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RegenerateRecoveryCodes($password: String!, $code: String!) {\n    regenerateRecoveryCodes(password: $password, code: $code)\n  }\n"): (typeof documents)["\n  mutation RegenerateRecoveryCodes($password: String!, $code: String!) {\n    regenerateRecoveryCodes(password: $password, code: $code)\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
