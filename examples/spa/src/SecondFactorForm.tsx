@@ -28,10 +28,15 @@ export function SecondFactorForm() {
       setFailure(errorMessage(err));
       setCode('');
       // A wrong code leaves the session waiting; a session that waited too
-      // long (or was ended elsewhere) is gone, and the login form is next.
+      // long (or was ended elsewhere) is gone: asking again who we are
+      // puts the login form on screen.
       if (errorCode(err) === 'UNAUTHENTICATED') {
-        const { data } = await client.query({ query: MeQuery, fetchPolicy: 'network-only' }).catch(() => ({ data: undefined }));
-        if (data && !data.session?.secondFactorPending) sessionEnded('Signing in took too long. Log in again.');
+        try {
+          const { data } = await client.query({ query: MeQuery, fetchPolicy: 'network-only' });
+          if (!data?.session?.secondFactorPending) sessionEnded('Signing in took too long. Log in again.');
+        } catch {
+          // Unreachable now: the failure above is on screen already.
+        }
       }
       return;
     }
