@@ -146,7 +146,7 @@ test('two-factor sign-in: set up, sign in with a code and with a recovery code, 
     const begin = section.getByRole('form', { name: 'Set up two-factor' });
     await begin.getByLabel('Your password').fill('not my password');
     await begin.getByRole('button', { name: 'Continue' }).click();
-    await alert(begin, /password/i); // the server's refusal, said on the form
+    await alert(begin, 'Current password is incorrect.'); // the server's refusal, on the form
     await begin.getByLabel('Your password').fill(password);
     await begin.getByRole('button', { name: 'Continue' }).click();
 
@@ -209,7 +209,7 @@ test('two-factor sign-in: set up, sign in with a code and with a recovery code, 
 
   await t.test("a wrong code is refused with the server's message; the session still waits", async () => {
     await enterCode(page, wrongCode(secret));
-    await alert(secondStep(page), /./);
+    await alert(secondStep(page), 'Invalid code.');
     await page.reload();
     await secondStep(page).waitFor();
   });
@@ -285,7 +285,7 @@ test('two-factor sign-in: set up, sign in with a code and with a recovery code, 
     await off.getByLabel('Your password').fill(password);
     await off.getByLabel('6-digit code or a recovery code').fill(recoveryCodes[2]);
     await off.getByRole('button', { name: 'Turn off two-factor' }).click();
-    await alert(off, /./);
+    await alert(off, 'Code is incorrect, used already, or too old.');
     recoveryCodes = fresh;
   });
 
@@ -298,7 +298,7 @@ test('two-factor sign-in: set up, sign in with a code and with a recovery code, 
     await logOut(page);
     await logIn(page, 'carol');
     await signedInAs(page, 'carol');
-    await currentSession(page).filter({ hasText: 'with password' }).waitFor();
+    await currentSession(page).getByText('with password', { exact: true }).waitFor();
   });
 
   await t.test('every API request was a credentialed JSON POST, no token reached the page, nothing left the loopback', async () => {
