@@ -33,6 +33,8 @@ const commandUsage = `usage:
   gatehouse user passwd NAME   set a user's password and end all of its sessions
   gatehouse user totp reset NAME
                                remove a user's second factor (a lost phone) and end all of its sessions
+  gatehouse user totp reset-all
+                               remove every user's second factor (a TOTP key lost for good), the server stopped
   gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
                                serve the embedded database alone (for several gatehouse instances)
   gatehouse backup [-force] FILE
@@ -78,10 +80,11 @@ type users interface {
 	ResetTOTP(ctx context.Context, username string) (bool, error)
 }
 
-// isTOTPReset reports whether args is `user totp reset NAME`, the user
-// command that reads no password.
+// isTOTPReset reports whether args is `user totp reset NAME` or `user
+// totp reset-all`, the user commands that read no password.
 func isTOTPReset(args []string) bool {
-	return len(args) == 4 && args[0] == "user" && args[1] == "totp" && args[2] == "reset"
+	return len(args) == 4 && args[0] == "user" && args[1] == "totp" && args[2] == "reset" ||
+		len(args) == 3 && args[0] == "user" && args[1] == "totp" && args[2] == "reset-all"
 }
 
 // checkCommand says whether args, what follows the settings, is a command
@@ -121,6 +124,21 @@ func isHelp(arg string) bool {
 func runCommand(ctx context.Context, svc users, args []string, password string, stdout io.Writer) error {
 	if err := checkCommand(args, io.Discard); err != nil {
 		return err
+	}
+	if isTOTPReset(args) && args[2] == "reset-all" {
+		all, ok := svc.(interface {
+			ResetAllTOTP(context.Context) (int, error)
+		})
+		if !ok { // the admin socket: a server is running with its key
+			return errors.New("user totp reset-all: a server is running on DATA_DIR: stop it first " +
+				"(it started, so its TOTP key is the database's: is a reset needed?)")
+		}
+		n, err := all.ResetAllTOTP(ctx)
+		if err != nil {
+			return fmt.Errorf("user totp reset-all: %w", err)
+		}
+		fmt.Fprintf(stdout, "second factors of %d users removed; their sessions ended; the TOTP key in use is now the database's\n", n)
+		return nil
 	}
 	if isTOTPReset(args) {
 		name := args[3]

@@ -124,6 +124,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 	}
 	totpKey := []byte(cfg.totpKey)
+	if totpKey == nil && db.engine == nil && len(rest) == 3 && rest[2] == "reset-all" {
+		// Through `gatehouse db`: the key it records must be the instances'.
+		return errors.New("user totp reset-all: set TOTP_KEY to the key the instances use")
+	}
 	if totpKey == nil && db.engine != nil {
 		var created bool
 		if totpKey, created, err = loadTOTPKey(db.engine.Dir()); err != nil {
@@ -157,6 +161,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if len(rest) > 0 {
 		return runCommand(ctx, svc, rest, password, stdout)
+	}
+	if err := svc.CheckTOTPKey(ctx); err != nil {
+		return err
 	}
 	if db.engine != nil {
 		stop, err := serveAdmin(db.engine, svc, log)

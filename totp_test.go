@@ -155,3 +155,48 @@ func dig(r map[string]any, field, sub string) string {
 	}
 	return v
 }
+
+// A database whose second factors were sealed with another key is refused
+// at start, naming the way out, rather than locking its users out; `user
+// totp reset-all` is that way out when the key is lost for good.
+func TestLostTOTPKeyIsRefusedAtStart(t *testing.T) {
+	env := testEnv(t)
+	g := start(t, env)
+	token := dig(g.query("", `mutation { register(username: "keyless", password: "correct horse") { token } }`), "register", "token")
+	secret := dig(g.query(token, `mutation { beginTotpEnrollment(password: "correct horse") { secret } }`), "beginTotpEnrollment", "secret")
+	code, _ := totp.GenerateCode(secret, time.Now())
+	if r := g.query(token, `mutation { confirmTotpEnrollment(code: "`+code+`") }`); r["errors"] != nil {
+		t.Fatalf("confirm: %v", r)
+	}
+	g.stop()
+
+	var out testlog.Buffer
+	getenv := func(k string) string { return env[k] }
+	runServer := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return run(ctx, []string{"gatehouse"}, getenv, strings.NewReader(""), &out)
+	}
+	// The key file lost (a restore without it): a new one is made, and refused.
+	if err := os.Remove(filepath.Join(env["DATA_DIR"], totpKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := runServer(); err == nil || !strings.Contains(err.Error(), "sealed with another key") ||
+		!strings.Contains(err.Error(), "gatehouse user totp reset-all") {
+		t.Fatalf("start with another key: %v", err)
+	}
+	// So is another TOTP_KEY.
+	env["TOTP_KEY"] = testTOTPKey
+	if err := runServer(); err == nil || !strings.Contains(err.Error(), "sealed with another key") {
+		t.Fatalf("start with another TOTP_KEY: %v", err)
+	}
+	delete(env, "TOTP_KEY")
+	err := run(context.Background(), []string{"gatehouse", "user", "totp", "reset-all"}, getenv, strings.NewReader(""), &out)
+	if err != nil || !strings.Contains(out.String(), "second factors of 1 users removed") {
+		t.Fatalf("user totp reset-all: %v\n%s", err, &out)
+	}
+	g = start(t, env)
+	if r := g.query("", `mutation { login(username: "keyless", password: "correct horse") { secondFactorRequired } }`); toJSON(r) != `{"data":{"login":{"secondFactorRequired":false}}}` {
+		t.Errorf("login after reset-all: %v", r)
+	}
+}

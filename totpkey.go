@@ -50,8 +50,8 @@ func loadTOTPKey(dir string) (key []byte, created bool, err error) {
 	}
 	var v keyValue
 	if err := v.Set(string(text)); err != nil || v == nil {
-		return nil, false, fmt.Errorf("%s holds no TOTP key (%v): restore it from where you keep it, "+
-			"or move it away to make a new one (every second factor then needs `gatehouse user totp reset`)", path, err)
+		return nil, false, fmt.Errorf("%s holds no TOTP key (want %d random bytes in base64): restore it from "+
+			"where you keep it (the second factors of the database need it)", path, auth.KeySize)
 	}
 	return v, false, nil
 }

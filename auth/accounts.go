@@ -167,37 +167,36 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 		return nil, Token{}, err
 	}
 	s.meter().SessionCreated()
-	if pending {
-		s.endOverCap(ctx, u, ids, sess)
-	} else {
-		s.endOverCap(ctx, u, ids, nil)
-	}
+	s.endOverCap(ctx, u, ids, sess)
 	return sess, tok, nil
 }
 
-// endOverCap ends the oldest of u's sessions ids beyond the per-user cap.
-// A pending session (one halfway through signing in, opened by someone
-// who knows the password) never ends a full one: when pending is the new
-// one, only other pending sessions make room, so the user's signed-in
-// devices stay, and the list exceeds the cap by at most one.
-func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string, pending *storage.Session) {
+// endOverCap ends the oldest of u's sessions ids beyond the per-user cap,
+// after sess was opened or completed. Full and pending sessions are capped
+// apart, each kind at MaxSessions: a sign-in halfway (someone who knows the
+// password) can only push out other sign-ins halfway, never a signed-in
+// device, and a completed sign-in counts among the full ones only. A user
+// without a second factor has no pending sessions (turning it off ends
+// them), so the ids alone say which are over.
+func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string, sess *storage.Session) {
 	over := len(ids) - s.cfg.MaxSessions
 	if over <= 0 {
 		return
 	}
 	victims := ids[:over]
-	if pending != nil {
-		all, err := s.store.SessionsOfUser(ctx, u.ID, len(ids))
+	if u.TOTPID != "" {
+		all, err := s.store.SessionsOfUser(ctx, u.ID, len(ids)) // newest first
 		if err != nil {
 			s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
 			return
 		}
-		victims = nil
-		for _, sess := range slices.Backward(all) { // oldest first
-			if len(victims) < over && sess.Pending && sess.ID != pending.ID {
-				victims = append(victims, sess.ID)
+		var kind []string // sess's kind, oldest first
+		for _, other := range slices.Backward(all) {
+			if other.Pending == sess.Pending && other.ID != sess.ID {
+				kind = append(kind, other.ID)
 			}
 		}
+		victims = kind[:max(0, len(kind)+1-s.cfg.MaxSessions)]
 	}
 	n, err := s.store.DeleteSessions(ctx, u.ID, victims)
 	s.meter().SessionsEnded(int(n), "capped")

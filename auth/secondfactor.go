@@ -77,8 +77,11 @@ var (
 	errTOTPOff       = &InputError{Reason: "two-factor authentication is not on"}
 	errNoEnrollment  = &InputError{Field: "code", Reason: "confirms nothing: call beginTotpEnrollment first"}
 	errEnrollChanged = &InputError{Field: "code", Reason: "confirms an enrollment that was replaced or finished meanwhile: begin again"}
-	errCodeForm      = &InputError{Field: "code", Reason: "must be the 6-digit code of the authenticator app or a recovery code"}
-	errWrongCode     = &InputError{Field: "code", Reason: "is incorrect, used already, or too old"}
+	errCodesChanged  = &InputError{Reason: "the second factor changed meanwhile (another request replaced the recovery codes or turned it off): " +
+		"check it with me { totpEnabled recoveryCodesLeft } before trying again"}
+	errVerifying = &ThrottledError{RetryAfter: time.Second} // this session's code is being checked
+	errCodeForm  = &InputError{Field: "code", Reason: "must be the 6-digit code of the authenticator app or a recovery code"}
+	errWrongCode = &InputError{Field: "code", Reason: "is incorrect, used already, or too old"}
 	// errCodeRefused is checkCode's answer for a wrong, used or stale
 	// code; callers say it their own way.
 	errCodeRefused = errors.New("code refused")
@@ -93,8 +96,9 @@ type Enrollment struct {
 
 // keys are what the operator's TOTP key is used for, each its own key.
 type keys struct {
-	seal    cipher.AEAD // TOTP secrets at rest
-	codeKey []byte      // HMAC key of recovery code hashes
+	seal        cipher.AEAD // TOTP secrets at rest
+	codeKey     []byte      // HMAC key of recovery code hashes
+	fingerprint string      // names the key (CheckTOTPKey) without revealing it
 }
 
 func newKeys(key []byte) (*keys, error) {
@@ -117,7 +121,11 @@ func newKeys(key []byte) (*keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keys{seal: aead, codeKey: codeKey}, nil
+	check, err := hkdf.Key(sha256.New, key, nil, "gatehouse key check", 16)
+	if err != nil {
+		return nil, err
+	}
+	return &keys{seal: aead, codeKey: codeKey, fingerprint: hex.EncodeToString(check)}, nil
 }
 
 // sealSecret encrypts the TOTP secret of user userID: nonce, then the
@@ -250,8 +258,17 @@ func (s *Service) matchCode(ctx context.Context, u *storage.User, f factor, kind
 		err := s.store.ClaimRecoveryCode(ctx, h)
 		if errors.Is(err, storage.ErrDuplicate) {
 			return false, nil // used before
+		} else if err != nil {
+			return false, err
 		}
-		return err == nil, err
+		// Replaced since u was read (regenerateRecoveryCodes forgets the
+		// claims of the codes it replaces, so the claim alone does not
+		// tell): the code no longer counts.
+		cur, err := s.store.UserByKey(ctx, u.Key)
+		if err != nil {
+			return false, err
+		}
+		return cur.TOTPID == f.id && slices.Contains(cur.RecoveryCodes, h), nil
 	}
 	secret, err := s.keys.openSecret(u.ID, f.sealed)
 	if err != nil {
@@ -322,6 +339,13 @@ func (s *Service) VerifySecondFactor(ctx context.Context, caller *storage.Sessio
 	if u.TOTPID == "" { // removed since the login: its sessions are ending
 		return nil, Token{}, ErrUnauthenticated
 	}
+	// One code at a time per session: a burst of requests on one pending
+	// token must not use up several recovery codes for one sign-in.
+	release, err := s.lockVerification(ctx, caller.ID)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	defer release()
 	kind, err := s.checkCode(ctx, u, enabled(u), code)
 	if errors.Is(err, errCodeRefused) {
 		return nil, Token{}, ErrInvalidCode
@@ -344,9 +368,31 @@ func (s *Service) VerifySecondFactor(ctx context.Context, caller *storage.Sessio
 		s.log.InfoContext(ctx, "recovery code used", "user", u.ID, "session", caller.ID)
 	}
 	if ids, err := s.store.SessionIDsOfUser(ctx, u.ID); err == nil {
-		s.endOverCap(ctx, u, ids, nil)
+		s.endOverCap(ctx, u, ids, &sess)
 	}
 	return &sess, tok, nil
+}
+
+// verifyLockTTL bounds how long a process that stopped mid-verification
+// holds a pending session's lock (the sweeper deletes it after).
+const verifyLockTTL = 30 * time.Second
+
+// lockVerification claims the verification of pending session id, or
+// refuses (TOO_MANY_REQUESTS) while another request holds it. The claim is
+// a unique insert, like the codes', so it holds across instances.
+func (s *Service) lockVerification(ctx context.Context, id string) (release func(), err error) {
+	key := "verifying:" + id
+	err = s.store.ClaimStep(ctx, key, s.now().Add(verifyLockTTL))
+	if errors.Is(err, storage.ErrDuplicate) {
+		return nil, errVerifying
+	} else if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := s.store.UnclaimStep(context.WithoutCancel(ctx), key); err != nil {
+			s.log.WarnContext(ctx, "release a verification lock failed", "session", id, "err", err)
+		}
+	}, nil
 }
 
 // Factors returns the factors sess has proven; a session from before
@@ -379,6 +425,13 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, caller *storage.Sessi
 	svg, err := qrCodeSVG(key.URL())
 	if err != nil {
 		return nil, err
+	}
+	// Nothing is sealed with a key the database does not know as its own
+	// (an instance started with another TOTP_KEY after the check at start).
+	if recorded, err := s.store.KeyFingerprint(ctx, s.keys.fingerprint); err != nil {
+		return nil, err
+	} else if recorded != s.keys.fingerprint {
+		return nil, ErrWrongTOTPKey
 	}
 	err = s.store.BeginTOTP(ctx, u.Key, NewID(), s.keys.sealSecret(u.ID, key.Secret()))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -454,8 +507,8 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, caller *storage.S
 		return nil, err
 	}
 	codes, hashes := s.keys.newRecoveryCodes(u.ID)
-	if err := s.store.SetRecoveryCodes(ctx, u.Key, u.TOTPID, hashes); errors.Is(err, storage.ErrNotFound) {
-		return nil, errTOTPOff
+	if err := s.store.SetRecoveryCodes(ctx, u.Key, u.TOTPID, u.RecoveryCodes, hashes); errors.Is(err, storage.ErrNotFound) {
+		return nil, errCodesChanged
 	} else if err != nil {
 		return nil, err
 	}
@@ -476,14 +529,61 @@ func (s *Service) ResetTOTP(ctx context.Context, username string) (bool, error) 
 	if err != nil {
 		return false, err
 	}
+	return u.TOTPID != "", s.resetTOTP(ctx, key)
+}
+
+func (s *Service) resetTOTP(ctx context.Context, key string) error {
+	u, err := s.store.UserByKey(ctx, key)
+	if err != nil {
+		return err
+	}
 	if err := s.store.DisableTOTP(ctx, u.Key, "", NewID()); err != nil {
-		return false, err
+		return err
 	}
 	s.log.InfoContext(ctx, "second factor reset by an administrator", "user", u.ID, "had", u.TOTPID != "")
 	s.forgetRecoveryCodes(ctx, u)
 	n, err := s.store.DeleteSessionsOfUser(context.WithoutCancel(ctx), u.ID, "")
 	s.meter().SessionsEnded(int(n), "second_factor")
-	return u.TOTPID != "", err
+	return err
+}
+
+// ErrWrongTOTPKey: the database's second-factor secrets were sealed with
+// another key than this process has.
+var ErrWrongTOTPKey = errors.New("the second-factor secrets in this database were sealed with another key " +
+	"than this TOTP_KEY (or DATA_DIR/totp.key): every instance needs the same key, and a restored database " +
+	"the key it had. Give it that key; if the key is lost for good, `gatehouse user totp reset-all` " +
+	"removes every user's second factor (they sign in with the password, and set one up again)")
+
+// CheckTOTPKey makes sure the key this service seals with is the one the
+// database's secrets were sealed with, if any were (the first enrollment
+// records its key's fingerprint), so that a lost key file or an instance
+// with another TOTP_KEY is refused at start, not discovered as users
+// locked out.
+func (s *Service) CheckTOTPKey(ctx context.Context) error {
+	recorded, err := s.store.RecordedKeyFingerprint(ctx)
+	if err != nil {
+		return err
+	}
+	if recorded != "" && recorded != s.keys.fingerprint {
+		return ErrWrongTOTPKey
+	}
+	return nil
+}
+
+// ResetAllTOTP removes every user's second factor and enrollment, ends
+// their sessions, and makes this service's key the database's: for a key
+// lost for good. It returns how many users it reset.
+func (s *Service) ResetAllTOTP(ctx context.Context) (int, error) {
+	keys, err := s.store.UsersWithTOTP(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i, key := range keys {
+		if err := s.resetTOTP(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return i, err
+		}
+	}
+	return len(keys), s.store.SetKeyFingerprint(ctx, s.keys.fingerprint)
 }
 
 // TOTPStatus tells whether the user with key has TOTP on, and how many of

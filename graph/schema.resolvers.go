@@ -209,12 +209,19 @@ func (r *queryResolver) Sessions(ctx context.Context, first *int) ([]*model.Sess
 
 // TotpEnabled is the resolver for the totpEnabled field.
 func (r *userResolver) TotpEnabled(ctx context.Context, obj *model.User) (bool, error) {
+	// Not for a pending session: its holder has proven the password only.
+	if _, err := auth.RequireSession(ctx); err != nil {
+		return false, err
+	}
 	on, _, err := r.auth.TOTPStatus(ctx, obj.Key)
 	return on, err
 }
 
 // RecoveryCodesLeft is the resolver for the recoveryCodesLeft field.
 func (r *userResolver) RecoveryCodesLeft(ctx context.Context, obj *model.User) (int, error) {
+	if _, err := auth.RequireSession(ctx); err != nil {
+		return 0, err
+	}
 	_, left, err := r.auth.TOTPStatus(ctx, obj.Key)
 	return left, err
 }

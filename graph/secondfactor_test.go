@@ -349,6 +349,8 @@ func TestPendingSessionCanOnlyVerifyShowOrEndItself(t *testing.T) {
 	}
 	for _, q := range []string{
 		`{ sessions { id } }`,
+		`{ session { user { totpEnabled } } }`,
+		`{ session { user { recoveryCodesLeft } } }`,
 		`{ session(id: "` + cur.Session.ID + `") { id } }`,
 		`mutation { updateSessionData(data: {a: 1}) { id } }`,
 		`mutation { deleteOtherSessions }`,
@@ -436,15 +438,19 @@ func TestSecondFactorGuessBurstIsThrottled(t *testing.T) {
 	owner := e.client()
 	owner.register(t, "guessed", "correct horse")
 	secret, _ := owner.enableTOTP(t, "correct horse")
-	c := e.client()
-	c.pendingLogin(t, "guessed", "correct horse")
 	right := totpCode(secret, e.step())
 	wrong := fmt.Sprintf("%06d", (mustAtoi(right)+1)%1_000_000)
 
+	// A session per guess: one session's guesses go one at a time.
 	const n = 40
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = e.client()
+		clients[i].pendingLogin(t, "guessed", "correct horse")
+	}
 	codes := make([]string, n)
 	var wg sync.WaitGroup
-	for i := range n {
+	for i, c := range clients {
 		wg.Go(func() {
 			r := c.do(t, verifyQuery, map[string]any{"c": wrong})
 			if len(r.Errors) == 1 {
@@ -465,6 +471,35 @@ func TestSecondFactorGuessBurstIsThrottled(t *testing.T) {
 	d := e.client()
 	d.pendingLogin(t, "guessed", "correct horse")
 	d.refusedCode(t, right, "TOO_MANY_REQUESTS")
+}
+
+// One pending session checks one code at a time: a burst of recovery codes
+// on one token uses up one of them.
+func TestOneSessionChecksOneCodeAtATime(t *testing.T) {
+	e := newPatientEnv(t, withThrottle(1000))
+	owner := e.client()
+	owner.register(t, "hasty", "correct horse")
+	_, codes := owner.enableTOTP(t, "correct horse")
+	c := e.client()
+	c.pendingLogin(t, "hasty", "correct horse")
+	answers := make([]string, len(codes))
+	var wg sync.WaitGroup
+	for i, code := range codes {
+		wg.Go(func() {
+			if r := c.do(t, verifyQuery, map[string]any{"c": code}); len(r.Errors) > 0 {
+				answers[i], _ = r.Errors[0].Extensions["code"].(string)
+			}
+		})
+	}
+	wg.Wait()
+	var me struct {
+		Me struct{ RecoveryCodesLeft int }
+	}
+	owner.ok(t, `{ me { recoveryCodesLeft } }`, nil, &me)
+	won := count(answers, "")
+	if won != 1 || me.Me.RecoveryCodesLeft != 10-won {
+		t.Fatalf("10 recovery codes at once on one pending session: %d accepted, %d codes left, answers %v", won, me.Me.RecoveryCodesLeft, answers)
+	}
 }
 
 func TestOneCodeCompletesOneSessionWhateverTheBurst(t *testing.T) {
@@ -512,15 +547,19 @@ func TestPendingSignInsNeverEndSignedInSessions(t *testing.T) {
 		}
 	}
 	ids, err := e.store.SessionIDsOfUser(context.Background(), idOf(t, owner))
-	if err != nil || len(ids) != 4 {
-		t.Fatalf("%d sessions listed (cap 3, 3 full): want the full ones and the newest pending one (%v)", len(ids), err)
+	if err != nil || len(ids) != 6 {
+		t.Fatalf("%d sessions listed: want the 3 full ones and the newest 3 pending ones (%v)", len(ids), err)
 	}
-	// A login that completes is a full session again, and the cap holds.
+	// A sign-in that completes counts among the full sessions only: the
+	// oldest full one ends, not the other devices.
 	d := e.client()
 	d.pendingLogin(t, "capped", "correct horse")
 	d.verify(t, codes[2])
-	if ids, _ = e.store.SessionIDsOfUser(context.Background(), idOf(t, d)); len(ids) != 3 || owner.me(t) != "" {
-		t.Fatalf("after a verified login over the cap: %d sessions, the oldest one (owner) alive: %v", len(ids), owner.me(t) != "")
+	if owner.me(t) != "" || devices[1].me(t) != "capped" || devices[2].me(t) != "capped" || d.me(t) != "capped" {
+		t.Fatal("a completed sign-in over the cap did not end exactly the oldest full session")
+	}
+	if ids, _ = e.store.SessionIDsOfUser(context.Background(), idOf(t, d)); len(ids) != 5 {
+		t.Fatalf("after a verified login over the cap: %d sessions, want 3 full and 2 pending", len(ids))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // A second factor's single-use rules are claims: a code is used by the one
@@ -16,7 +17,8 @@ import (
 //
 // Claims of TOTP time steps ({_id: "<totp id>:<step>", expiresAt}) are
 // only needed while their step can still be presented; the sweeper
-// deletes them after. Claims of recovery codes ({_id: <code hash>}) live
+// deletes them after. The same collection holds the short-lived locks of
+// pending sessions being verified ("verifying:<session id>"). Claims of recovery codes ({_id: <code hash>}) live
 // as long as the codes they use up, and go with them.
 const (
 	stepClaimsCollection     = "totpSteps"
@@ -32,6 +34,14 @@ type stepClaimDoc struct {
 // expires: ErrDuplicate if it was claimed before.
 func (s *Store) ClaimStep(ctx context.Context, id string, expires time.Time) error {
 	return claim(ctx, s.stepClaims, stepClaimDoc{ID: id, ExpiresAt: expires})
+}
+
+// UnclaimStep deletes the claim id (a claim used as a lock).
+func (s *Store) UnclaimStep(ctx context.Context, id string) error {
+	if _, err := s.stepClaims.DeleteOne(ctx, byID(id)); err != nil {
+		return translate("unclaim step", err)
+	}
+	return nil
 }
 
 // StepClaimed reports whether TOTP step id is claimed.
@@ -108,6 +118,79 @@ func claim(ctx context.Context, c *mongo.Collection, d any) error {
 	return nil
 }
 
+// keyCheckID is the meta document that holds the fingerprint of the key
+// the second-factor secrets are sealed with.
+const keyCheckID = "totpKey"
+
+// KeyFingerprint records fingerprint as the sealing key's if none is
+// recorded, and returns the one recorded (fingerprint itself the first
+// time; of instances starting together with different keys, one records).
+func (s *Store) KeyFingerprint(ctx context.Context, fingerprint string) (string, error) {
+	_, err := s.meta.InsertOne(ctx, bson.D{{Key: "_id", Value: keyCheckID}, {Key: "fingerprint", Value: fingerprint}})
+	if err == nil {
+		return fingerprint, nil
+	} else if !mongo.IsDuplicateKeyError(err) {
+		return "", translate("record key fingerprint", err)
+	}
+	var d struct {
+		Fingerprint string `bson:"fingerprint"`
+	}
+	if err := s.meta.FindOne(ctx, byID(keyCheckID)).Decode(&d); err != nil {
+		return "", translate("read key fingerprint", err)
+	}
+	return d.Fingerprint, nil
+}
+
+// RecordedKeyFingerprint returns the fingerprint recorded by
+// KeyFingerprint, or "" if there is none yet.
+func (s *Store) RecordedKeyFingerprint(ctx context.Context) (string, error) {
+	var d struct {
+		Fingerprint string `bson:"fingerprint"`
+	}
+	err := s.meta.FindOne(ctx, byID(keyCheckID)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	} else if err != nil {
+		return "", translate("read key fingerprint", err)
+	}
+	return d.Fingerprint, nil
+}
+
+// SetKeyFingerprint records fingerprint as the sealing key's, whatever was
+// recorded: for after every secret sealed with the old key is gone.
+func (s *Store) SetKeyFingerprint(ctx context.Context, fingerprint string) error {
+	_, err := s.meta.UpdateOne(ctx, byID(keyCheckID), bson.D{{Key: "$set", Value: bson.D{{Key: "fingerprint", Value: fingerprint}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return translate("set key fingerprint", err)
+	}
+	return nil
+}
+
+// UsersWithTOTP returns the keys of the users with a second factor or an
+// enrollment. It reads every user: for the administrator's reset of all
+// of them, never a request.
+func (s *Store) UsersWithTOTP(ctx context.Context) ([]string, error) {
+	cur, err := s.users.Find(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "totpId", Value: bson.D{{Key: "$exists", Value: true}}}},
+		bson.D{{Key: "totpPendingId", Value: bson.D{{Key: "$exists", Value: true}}}},
+	}}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, translate("users with totp", err)
+	}
+	var docs []struct {
+		Key string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate("users with totp", err)
+	}
+	keys := make([]string, len(docs))
+	for i, d := range docs {
+		keys[i] = d.Key
+	}
+	return keys, nil
+}
+
 // The second factor's state lives in the user's document, and each change
 // of it is one atomic update conditional on the state it starts from, so
 // that of two racing changes one wins and the other finds ErrNotFound.
@@ -136,10 +219,12 @@ func (s *Store) EnableTOTP(ctx context.Context, key, id string, sealed []byte, h
 		})
 }
 
-// SetRecoveryCodes replaces the recovery codes of user key's second factor
-// id. ErrNotFound unless id is still its second factor.
-func (s *Store) SetRecoveryCodes(ctx context.Context, key, id string, hashes []string) error {
-	return s.updateUser(ctx, "set recovery codes", bson.D{{Key: "_id", Value: key}, {Key: "totpId", Value: id}},
+// SetRecoveryCodes replaces the recovery codes old of user key's second
+// factor id by hashes. ErrNotFound unless id is still its second factor
+// and old its codes: of two requests replacing the same codes, one wins.
+func (s *Store) SetRecoveryCodes(ctx context.Context, key, id string, old, hashes []string) error {
+	return s.updateUser(ctx, "set recovery codes",
+		bson.D{{Key: "_id", Value: key}, {Key: "totpId", Value: id}, {Key: "recoveryCodes", Value: old}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "recoveryCodes", Value: hashes}}}})
 }
 

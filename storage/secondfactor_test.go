@@ -90,6 +90,15 @@ func TestConcurrentEnableTOTPEnablesOnce(t *testing.T) {
 	if err != nil || won != 1 || u.TOTPID != "enroll-1" || u.TOTPPendingID != "" || len(u.RecoveryCodes) != 1 {
 		t.Fatalf("%d of %d enabled it; user %+v (%v)", won, n, u, err)
 	}
+	for i := range n { // of concurrent replacements of the codes, one wins
+		wg.Go(func() {
+			errs[i] = st.SetRecoveryCodes(ctx, "carol", "enroll-1", u.RecoveryCodes, []string{"new", string(rune('a' + i))})
+		})
+	}
+	wg.Wait()
+	if won = count(errs, nil); won != 1 {
+		t.Fatalf("%d of %d replaced the same recovery codes (%v)", won, n, errs)
+	}
 	if err := st.BeginTOTP(ctx, "carol", "enroll-2", []byte("x")); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("BeginTOTP with TOTP on: %v, want ErrNotFound", err)
 	}
@@ -102,4 +111,14 @@ func TestConcurrentEnableTOTPEnablesOnce(t *testing.T) {
 	if u, _ = st.UserByKey(ctx, "carol"); u.TOTPID != "" || u.TOTPSecret != nil || u.RecoveryCodes != nil || u.CredentialID != "cred2" {
 		t.Errorf("after DisableTOTP: %+v", u)
 	}
+}
+
+func count(errs []error, want error) int {
+	n := 0
+	for _, err := range errs {
+		if err == want {
+			n++
+		}
+	}
+	return n
 }
