@@ -128,13 +128,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// Through `gatehouse db`: the key it records must be the instances'.
 		return errors.New("user totp reset-all: set TOTP_KEY to the key the instances use")
 	}
+	newKeyFile := "" // a key file made now
 	if totpKey == nil && db.engine != nil {
 		var created bool
 		if totpKey, created, err = loadTOTPKey(db.engine.Dir()); err != nil {
 			return err
 		}
 		if created {
-			log.Info("TOTP key: made a new one; keep a copy with your backups", "file", filepath.Join(db.engine.Dir(), totpKeyFile))
+			newKeyFile = filepath.Join(db.engine.Dir(), totpKeyFile)
 		}
 	}
 	svc, err = auth.NewService(db.store, auth.Config{
@@ -163,7 +164,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCommand(ctx, svc, rest, password, stdout)
 	}
 	if err := svc.CheckTOTPKey(ctx); err != nil {
+		if newKeyFile != "" {
+			_ = os.Remove(newKeyFile) // refused: it must not pass for the key to keep
+		}
 		return err
+	}
+	if newKeyFile != "" {
+		log.Info("TOTP key: made a new one; keep a copy with your backups", "file", newKeyFile)
 	}
 	if db.engine != nil {
 		stop, err := serveAdmin(db.engine, svc, log)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base32"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -185,6 +186,9 @@ func TestLostTOTPKeyIsRefusedAtStart(t *testing.T) {
 		!strings.Contains(err.Error(), "gatehouse user totp reset-all") {
 		t.Fatalf("start with another key: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(env["DATA_DIR"], totpKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused start left the key it made: %v", err)
+	}
 	// So is another TOTP_KEY.
 	env["TOTP_KEY"] = testTOTPKey
 	if err := runServer(); err == nil || !strings.Contains(err.Error(), "sealed with another key") {
@@ -198,5 +202,11 @@ func TestLostTOTPKeyIsRefusedAtStart(t *testing.T) {
 	g = start(t, env)
 	if r := g.query("", `mutation { login(username: "keyless", password: "correct horse") { secondFactorRequired } }`); toJSON(r) != `{"data":{"login":{"secondFactorRequired":false}}}` {
 		t.Errorf("login after reset-all: %v", r)
+	}
+	g.stop()
+	// With the database's own key, nothing is lost: reset-all refuses.
+	err = run(context.Background(), []string{"gatehouse", "user", "totp", "reset-all"}, getenv, strings.NewReader(""), &out)
+	if err == nil || !strings.Contains(err.Error(), "is the database's already") {
+		t.Errorf("reset-all with the database's key: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -183,22 +184,45 @@ func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string,
 	if over <= 0 {
 		return
 	}
-	victims := ids[:over]
-	if u.TOTPID != "" {
-		all, err := s.store.SessionsOfUser(ctx, u.ID, len(ids)) // newest first
-		if err != nil {
-			s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)
-			return
-		}
-		var kind []string // sess's kind, oldest first
-		for _, other := range slices.Backward(all) {
-			if other.Pending == sess.Pending && other.ID != sess.ID {
-				kind = append(kind, other.ID)
-			}
-		}
-		victims = kind[:max(0, len(kind)+1-s.cfg.MaxSessions)]
+	if u.TOTPID == "" {
+		n, err := s.store.DeleteSessions(ctx, u.ID, ids[:over])
+		s.endedOverCap(ctx, u, n, err)
+		return
 	}
-	n, err := s.store.DeleteSessions(ctx, u.ID, victims)
+	// Every session, as it is now (the list may have grown since ids).
+	all, err := s.store.SessionsOfUser(ctx, u.ID, math.MaxInt) // newest first
+	if err != nil {
+		s.endedOverCap(ctx, u, 0, err)
+		return
+	}
+	var kind []string // sess's kind, oldest first
+	for _, other := range slices.Backward(all) {
+		if other.Pending == sess.Pending && other.ID != sess.ID {
+			kind = append(kind, other.ID)
+		}
+	}
+	victims := kind[:max(0, len(kind)+1-s.cfg.MaxSessions)]
+	var n int64
+	for _, id := range victims {
+		ended := false
+		if sess.Pending {
+			// Only if still pending: one completed meanwhile is a
+			// signed-in device now, and its owner was told so.
+			ended, err = s.store.DeletePendingSession(ctx, id, u.ID)
+		} else { // a full session never becomes pending again
+			ended, err = s.store.DeleteSession(ctx, id, u.ID)
+		}
+		if ended {
+			n++
+		}
+		if err != nil {
+			break
+		}
+	}
+	s.endedOverCap(ctx, u, n, err)
+}
+
+func (s *Service) endedOverCap(ctx context.Context, u *storage.User, n int64, err error) {
 	s.meter().SessionsEnded(int(n), "capped")
 	if err != nil {
 		s.log.WarnContext(ctx, "end sessions over the cap failed", "user", u.ID, "err", err)

@@ -224,6 +224,9 @@ func (s *Service) checkCode(ctx context.Context, u *storage.User, f factor, code
 	if kind == "" {
 		return "", errCodeForm
 	}
+	if err := s.requireKey(ctx); err != nil {
+		return "", err
+	}
 	user, network := throttleKeys(u.Key, ClientFrom(ctx))
 	tc := s.cfg.Throttle
 	r, err := s.reserve(ctx, reserved{"2fa:" + user, tc.UserLimit}, reserved{network, tc.IPLimit})
@@ -374,7 +377,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, caller *storage.Sessio
 }
 
 // verifyLockTTL bounds how long a process that stopped mid-verification
-// holds a pending session's lock (the sweeper deletes it after).
+// holds a pending session's lock: the next request after takes it over.
 const verifyLockTTL = 30 * time.Second
 
 // lockVerification claims the verification of pending session id, or
@@ -382,7 +385,8 @@ const verifyLockTTL = 30 * time.Second
 // a unique insert, like the codes', so it holds across instances.
 func (s *Service) lockVerification(ctx context.Context, id string) (release func(), err error) {
 	key := "verifying:" + id
-	err = s.store.ClaimStep(ctx, key, s.now().Add(verifyLockTTL))
+	now := s.now()
+	err = s.store.ClaimLock(ctx, key, now.Add(verifyLockTTL), now)
 	if errors.Is(err, storage.ErrDuplicate) {
 		return nil, errVerifying
 	} else if err != nil {
@@ -426,12 +430,8 @@ func (s *Service) BeginTOTPEnrollment(ctx context.Context, caller *storage.Sessi
 	if err != nil {
 		return nil, err
 	}
-	// Nothing is sealed with a key the database does not know as its own
-	// (an instance started with another TOTP_KEY after the check at start).
-	if recorded, err := s.store.KeyFingerprint(ctx, s.keys.fingerprint); err != nil {
+	if err := s.requireKey(ctx); err != nil {
 		return nil, err
-	} else if recorded != s.keys.fingerprint {
-		return nil, ErrWrongTOTPKey
 	}
 	err = s.store.BeginTOTP(ctx, u.Key, NewID(), s.keys.sealSecret(u.ID, key.Secret()))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -554,26 +554,62 @@ var ErrWrongTOTPKey = errors.New("the second-factor secrets in this database wer
 	"the key it had. Give it that key; if the key is lost for good, `gatehouse user totp reset-all` " +
 	"removes every user's second factor (they sign in with the password, and set one up again)")
 
-// CheckTOTPKey makes sure the key this service seals with is the one the
-// database's secrets were sealed with, if any were (the first enrollment
-// records its key's fingerprint), so that a lost key file or an instance
-// with another TOTP_KEY is refused at start, not discovered as users
-// locked out.
+// CheckTOTPKey makes sure, at start, that the key this service seals with
+// is the database's: the one whose fingerprint the database records (the
+// first service to check records its own). Another key is refused while
+// any second factor or enrollment exists, so that a lost key file or an
+// instance with another TOTP_KEY is refused at start, not discovered as
+// users locked out; with none, this key becomes the database's (a restore
+// without the key file, of a database where nobody enrolled).
 func (s *Service) CheckTOTPKey(ctx context.Context) error {
-	recorded, err := s.store.RecordedKeyFingerprint(ctx)
+	recorded, err := s.store.KeyFingerprint(ctx, s.keys.fingerprint)
+	if err != nil || recorded == s.keys.fingerprint {
+		return err
+	}
+	users, err := s.store.UsersWithTOTP(ctx)
 	if err != nil {
 		return err
 	}
-	if recorded != "" && recorded != s.keys.fingerprint {
+	if len(users) > 0 {
 		return ErrWrongTOTPKey
+	}
+	s.log.InfoContext(ctx, "TOTP key: the database had another one, with no second factor sealed by it; this one is the database's now")
+	return s.store.SetKeyFingerprint(ctx, s.keys.fingerprint)
+}
+
+// errKeyChanged is what a client is told (as an internal error) when the
+// database's key changed under a running service: another instance took
+// over with another TOTP_KEY.
+var errKeyChanged = errors.New("auth: the database's TOTP key is not this instance's (another instance has another TOTP_KEY)")
+
+// requireKey refuses to seal or check anything while the database's key is
+// another (see CheckTOTPKey): a right code must never count as a wrong one.
+func (s *Service) requireKey(ctx context.Context) error {
+	recorded, err := s.store.KeyFingerprint(ctx, s.keys.fingerprint)
+	if err != nil {
+		return err
+	}
+	if recorded != s.keys.fingerprint {
+		s.log.ErrorContext(ctx, "TOTP key mismatch: every instance needs the same TOTP_KEY; second factors cannot be set up or checked here")
+		return errKeyChanged
 	}
 	return nil
 }
 
 // ResetAllTOTP removes every user's second factor and enrollment, ends
 // their sessions, and makes this service's key the database's: for a key
-// lost for good. It returns how many users it reset.
+// lost for good. It refuses when this key is the database's already
+// (nothing is lost: `user totp reset NAME` resets one user). It returns
+// how many users it reset.
 func (s *Service) ResetAllTOTP(ctx context.Context) (int, error) {
+	recorded, err := s.store.RecordedKeyFingerprint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if recorded == "" || recorded == s.keys.fingerprint {
+		return 0, errors.New("this TOTP key is the database's already: no second factor is lost " +
+			"(to remove one user's, run `gatehouse user totp reset NAME`)")
+	}
 	keys, err := s.store.UsersWithTOTP(ctx)
 	if err != nil {
 		return 0, err

@@ -36,6 +36,30 @@ func (s *Store) ClaimStep(ctx context.Context, id string, expires time.Time) err
 	return claim(ctx, s.stepClaims, stepClaimDoc{ID: id, ExpiresAt: expires})
 }
 
+// ClaimLock claims id until expires, as ClaimStep does, except that a claim
+// of id that expired before now (its holder stopped without releasing it)
+// is taken over: ErrDuplicate only while another holder's claim runs.
+func (s *Store) ClaimLock(ctx context.Context, id string, expires, now time.Time) error {
+	err := s.ClaimStep(ctx, id, expires)
+	if !errors.Is(err, ErrDuplicate) {
+		return err
+	}
+	var d stepClaimDoc
+	if err := s.stepClaims.FindOne(ctx, byID(id)).Decode(&d); errors.Is(err, mongo.ErrNoDocuments) {
+		return s.ClaimStep(ctx, id, expires) // released meanwhile
+	} else if err != nil {
+		return translate("read lock", err)
+	} else if !d.ExpiresAt.Before(now) {
+		return ErrDuplicate
+	}
+	// Expired: delete exactly that claim (of racing takers, one deletes
+	// it), then claim as anyone may.
+	if _, err := s.stepClaims.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "expiresAt", Value: d.ExpiresAt}}); err != nil {
+		return translate("take over lock", err)
+	}
+	return s.ClaimStep(ctx, id, expires)
+}
+
 // UnclaimStep deletes the claim id (a claim used as a lock).
 func (s *Store) UnclaimStep(ctx context.Context, id string) error {
 	if _, err := s.stepClaims.DeleteOne(ctx, byID(id)); err != nil {

@@ -113,6 +113,63 @@ func TestConcurrentEnableTOTPEnablesOnce(t *testing.T) {
 	}
 }
 
+// A lock whose holder stopped is taken over once it expires, by one of
+// the requests that find it expired.
+func TestExpiredLockIsTakenOverOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	if err := st.ClaimLock(ctx, "verifying:s1", t0.Add(30*time.Second), t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ClaimLock(ctx, "verifying:s1", t0.Add(40*time.Second), t0.Add(10*time.Second)); !errors.Is(err, storage.ErrDuplicate) {
+		t.Fatalf("a running lock was taken: %v", err)
+	}
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	later := t0.Add(time.Minute)
+	for i := range n {
+		wg.Go(func() { errs[i] = st.ClaimLock(ctx, "verifying:s1", later.Add(30*time.Second), later) })
+	}
+	wg.Wait()
+	if won := count(errs, nil); won != 1 {
+		t.Fatalf("an expired lock taken over by %d of %d (%v)", won, n, errs)
+	}
+}
+
+// Ending a pending session over the cap spares one completed meanwhile.
+func TestDeletePendingSessionSparesACompletedOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	pending := newSession("pending-1", "u1", t0.Add(time.Hour))
+	pending.Pending = true
+	if _, err := st.CreateSession(ctx, pending); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CompleteSecondFactor(ctx, pending, []byte{9}, []string{"PASSWORD", "TOTP"}, t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.DeletePendingSession(ctx, "pending-1", "u1"); err != nil || ok {
+		t.Fatalf("DeletePendingSession of a completed session: %v %v", ok, err)
+	}
+	if ids, _ := st.SessionIDsOfUser(ctx, "u1"); len(ids) != 1 {
+		t.Fatalf("the completed session was delisted: %v", ids)
+	}
+	other := newSession("pending-2", "u1", t0.Add(time.Hour))
+	other.Pending = true
+	if _, err := st.CreateSession(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.DeletePendingSession(ctx, "pending-2", "u1"); err != nil || !ok {
+		t.Fatalf("DeletePendingSession of a pending session: %v %v", ok, err)
+	}
+	if ids, _ := st.SessionIDsOfUser(ctx, "u1"); len(ids) != 1 || ids[0] != "pending-1" {
+		t.Fatalf("after ending the pending one: %v", ids)
+	}
+}
+
 func count(errs []error, want error) int {
 	n := 0
 	for _, err := range errs {

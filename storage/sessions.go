@@ -221,9 +221,22 @@ func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, 
 // DeleteSession deletes session id of user userID and reports whether it
 // existed.
 func (s *Store) DeleteSession(ctx context.Context, id, userID string) (bool, error) {
-	res, err := s.sessions.DeleteOne(ctx, byID(id))
+	return s.deleteSession(ctx, id, userID, byID(id))
+}
+
+// DeletePendingSession deletes session id of user userID if it is still
+// pending (not completed meanwhile), and reports whether it did.
+func (s *Store) DeletePendingSession(ctx context.Context, id, userID string) (bool, error) {
+	return s.deleteSession(ctx, id, userID, bson.D{{Key: "_id", Value: id}, {Key: "pending", Value: true}})
+}
+
+func (s *Store) deleteSession(ctx context.Context, id, userID string, filter bson.D) (bool, error) {
+	res, err := s.sessions.DeleteOne(ctx, filter)
 	if err != nil {
 		return false, translate("delete session", err)
+	}
+	if res.DeletedCount == 0 && len(filter) > 1 {
+		return false, nil // not deleted: it stays listed
 	}
 	_, err = s.userSessions.UpdateOne(ctx, byID(userID),
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
