@@ -35,7 +35,7 @@ func (s *Service) Register(ctx context.Context, username, password string, data 
 	if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c, false)
+	return s.openSession(ctx, u, data, c, FactorPassword, false)
 }
 
 // Login checks a username and password and opens a new session: a pending
@@ -76,7 +76,7 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c, u.TOTPID != "")
+	return s.openSession(ctx, u, data, c, FactorPassword, u.TOTPID != "")
 }
 
 // errWrongPassword is checkPassword's answer for a wrong password or an
@@ -137,14 +137,14 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 	}
 }
 
-// openSession opens a session for u, whose password (as of u) was just
+// openSession opens a session for u, whose factor (as of u) was just
 // checked: a full one, or with pending a session that waits for the
 // second factor and ends after SecondFactorTimeout. A password or second
 // factor change that lands while the check ran ends every session it can
 // see; this one it may not see yet, so after storing it, openSession reads
 // u again and takes it back if the credential changed. Beyond the per-user
 // cap, the user's oldest sessions end.
-func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client, pending bool) (*storage.Session, Token, error) {
+func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client, factor string, pending bool) (*storage.Session, Token, error) {
 	now := s.now()
 	tok := NewToken()
 	expires := s.slide(now, now)
@@ -152,7 +152,7 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 		expires = earlier(expires, now.Add(s.cfg.SecondFactorTimeout))
 	}
 	sess := NewSession(u, tok, data, c, now, expires)
-	sess.Factors, sess.Pending = []string{FactorPassword}, pending
+	sess.Factors, sess.Pending, sess.AuthAt = []string{factor}, pending, now
 	ids, err := s.store.CreateSession(ctx, sess)
 	if err != nil {
 		return nil, Token{}, err

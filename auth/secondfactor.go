@@ -360,7 +360,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, caller *storage.Sessio
 	sess := *caller
 	sess.Factors = append(slices.Clip(Factors(caller)), kind)
 	sess.SecretHash, sess.Pending = tok.Digest(), false
-	sess.LastSeenAt, sess.ExpiresAt = now, s.slide(caller.CreatedAt, now)
+	sess.LastSeenAt, sess.ExpiresAt, sess.AuthAt = now, s.slide(caller.CreatedAt, now), now
 	err = s.store.CompleteSecondFactor(ctx, caller, sess.SecretHash, sess.Factors, sess.LastSeenAt, sess.ExpiresAt)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, Token{}, ErrUnauthenticated // ended, or completed by another request

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"gatehouse/storage"
 )
 
@@ -55,6 +57,9 @@ type Config struct {
 	// SecondFactorTimeout is how long a sign-in may wait for its second
 	// factor; 0 means 5 minutes.
 	SecondFactorTimeout time.Duration
+	// Passkeys is the WebAuthn relying party; its zero value is
+	// localhost's.
+	Passkeys PasskeyConfig
 }
 
 // Meter receives counts of what the service does, for metrics.
@@ -89,6 +94,7 @@ type Service struct {
 	hasher    *hasher
 	gates     gates // for the throttle
 	keys      *keys // for the second factor
+	webauthn  *webauthn.WebAuthn
 }
 
 // Client describes the device a request comes from.
@@ -138,12 +144,16 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	wa, err := newWebAuthn(&cfg.Passkeys)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	dummy, err := HashPassword("gatehouse dummy password", cfg.BcryptCost)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger, keys: keys}
+	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger, keys: keys, webauthn: wa}
 	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
 	// Hashing takes as long as comparing: so from the first request on, a
 	// wrong password answers no sooner than a comparison at the configured

@@ -217,6 +217,9 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			if _, cerr := s.store.DeleteExpiredClaims(ctx, s.now()); err == nil {
 				err = cerr // claims of TOTP steps too old to be presented again
 			}
+			if _, cerr := s.store.DeleteExpiredChallenges(ctx, s.now()); err == nil {
+				err = cerr // passkey ceremonies begun and never finished
+			}
 			switch {
 			case err != nil && ctx.Err() == nil:
 				s.log.WarnContext(ctx, "sweep expired sessions failed", "err", err)

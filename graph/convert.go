@@ -53,3 +53,16 @@ func optional(s string) *string {
 	}
 	return &s
 }
+
+func passkeyOf(p *storage.Passkey) *model.Passkey {
+	out := &model.Passkey{ID: p.ID, Name: p.Name, CreatedAt: utc(p.CreatedAt)}
+	if !p.LastUsedAt.IsZero() {
+		t := utc(p.LastUsedAt)
+		out.LastUsedAt = &t
+	}
+	return out
+}
+
+func challengeOf(c *auth.PasskeyChallenge) *model.PasskeyChallenge {
+	return &model.PasskeyChallenge{ChallengeID: c.ID, Options: model.JSONObject(c.Options)}
+}

@@ -249,7 +249,7 @@ func countTokens(query string, max int) int {
 var credentialFields = map[string]bool{
 	"login": true, "register": true, "changePassword": true,
 	"beginTotpEnrollment": true, "confirmTotpEnrollment": true, "verifySecondFactor": true,
-	"disableTotp": true, "regenerateRecoveryCodes": true,
+	"disableTotp": true, "regenerateRecoveryCodes": true, "finishPasskeyLogin": true,
 }
 
 // operationLimits refuses, after validation, an operation with more than

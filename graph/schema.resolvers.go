@@ -153,6 +153,73 @@ func (r *mutationResolver) RegenerateRecoveryCodes(ctx context.Context, password
 	return r.auth.RegenerateRecoveryCodes(ctx, caller, password, code)
 }
 
+// BeginPasskeyRegistration is the resolver for the beginPasskeyRegistration field.
+func (r *mutationResolver) BeginPasskeyRegistration(ctx context.Context) (*model.PasskeyChallenge, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.auth.BeginPasskeyRegistration(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	return challengeOf(c), nil
+}
+
+// FinishPasskeyRegistration is the resolver for the finishPasskeyRegistration field.
+func (r *mutationResolver) FinishPasskeyRegistration(ctx context.Context, challengeID string, credential model.JSONObject, name *string) (*model.Passkey, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.auth.FinishPasskeyRegistration(ctx, caller, challengeID, string(credential), name)
+	if err != nil {
+		return nil, err
+	}
+	return passkeyOf(p), nil
+}
+
+// BeginPasskeyLogin is the resolver for the beginPasskeyLogin field.
+func (r *mutationResolver) BeginPasskeyLogin(ctx context.Context) (*model.PasskeyChallenge, error) {
+	c, err := r.auth.BeginPasskeyLogin(ctx, auth.ClientFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return challengeOf(c), nil
+}
+
+// FinishPasskeyLogin is the resolver for the finishPasskeyLogin field.
+func (r *mutationResolver) FinishPasskeyLogin(ctx context.Context, challengeID string, credential model.JSONObject, data *model.JSONObject) (*model.AuthPayload, error) {
+	sess, tok, err := r.auth.FinishPasskeyLogin(ctx, challengeID, string(credential), data.String(), auth.ClientFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	auth.SignedIn(ctx, sess, tok)
+	return r.payloadOf(sess, tok), nil
+}
+
+// RenamePasskey is the resolver for the renamePasskey field.
+func (r *mutationResolver) RenamePasskey(ctx context.Context, id string, name string) (*model.Passkey, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.auth.RenamePasskey(ctx, caller, id, name)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return passkeyOf(p), nil
+}
+
+// DeletePasskey is the resolver for the deletePasskey field.
+func (r *mutationResolver) DeletePasskey(ctx context.Context, id string) (bool, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return false, err
+	}
+	return r.auth.DeletePasskey(ctx, caller, id)
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
 	caller, err := auth.SessionFrom(ctx)
@@ -203,6 +270,23 @@ func (r *queryResolver) Sessions(ctx context.Context, first *int) ([]*model.Sess
 	out := make([]*model.Session, len(list))
 	for i, s := range list {
 		out[i] = r.sessionOf(s, caller.ID)
+	}
+	return out, nil
+}
+
+// Passkeys is the resolver for the passkeys field.
+func (r *queryResolver) Passkeys(ctx context.Context) ([]*model.Passkey, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := r.auth.Passkeys(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.Passkey, len(list))
+	for i, p := range list {
+		out[i] = passkeyOf(p)
 	}
 	return out, nil
 }

@@ -295,7 +295,7 @@ func (s *Store) CompleteSecondFactor(ctx context.Context, sess *Session, secretH
 		bson.D{
 			{Key: "$set", Value: bson.D{
 				{Key: "secretHash", Value: secretHash}, {Key: "factors", Value: factors},
-				{Key: "lastSeenAt", Value: seen}, {Key: "expiresAt", Value: expires},
+				{Key: "lastSeenAt", Value: seen}, {Key: "expiresAt", Value: expires}, {Key: "authAt", Value: seen},
 			}},
 			{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}},
 		})

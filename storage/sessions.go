@@ -48,6 +48,9 @@ type Session struct {
 	// recorded. Pending marks a session that waits for its second factor.
 	Factors []string
 	Pending bool
+	// AuthAt is when the session last proved a factor (zero for sessions
+	// from before it was recorded: their creation stands in).
+	AuthAt time.Time
 }
 
 type sessionDoc struct {
@@ -65,6 +68,7 @@ type sessionDoc struct {
 	IP            string    `bson:"ip,omitempty"`
 	Factors       []string  `bson:"factors,omitempty"`
 	Pending       bool      `bson:"pending,omitempty"`
+	AuthAt        time.Time `bson:"authAt,omitempty"`
 }
 
 func (d *sessionDoc) session() *Session {

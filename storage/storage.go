@@ -78,6 +78,8 @@ type Store struct {
 
 	stepClaims, recoveryClaims *mongo.Collection // secondfactor.go
 
+	passkeys, userPasskeys, passkeyCredentials, userHandles, challenges *mongo.Collection // passkeys.go
+
 	touched touches // for TouchSessionOncePer
 }
 
@@ -115,6 +117,11 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s.meta = s.db.Collection(metaCollection)
 	s.stepClaims = s.db.Collection(stepClaimsCollection)
 	s.recoveryClaims = s.db.Collection(recoveryClaimsCollection)
+	s.passkeys = s.db.Collection(passkeysCollection)
+	s.userPasskeys = s.db.Collection(userPasskeysCollection)
+	s.passkeyCredentials = s.db.Collection(passkeyCredentialsCollection)
+	s.userHandles = s.db.Collection(userHandlesCollection)
+	s.challenges = s.db.Collection(challengesCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -138,7 +145,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	// Creating the collections explicitly makes them exist from the start
 	// (the embedded engine indexes _id per existing table).
 	for _, c := range []string{usersCollection, sessionsCollection, userSessionsCollection, throttleCollection, namesCollection, metaCollection,
-		stepClaimsCollection, recoveryClaimsCollection} {
+		stepClaimsCollection, recoveryClaimsCollection, passkeysCollection, userPasskeysCollection,
+		passkeyCredentialsCollection, userHandlesCollection, challengesCollection} {
 		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}
@@ -159,12 +167,14 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	if err != nil && !hasCode(err, codeNotImplemented) {
 		return fmt.Errorf("storage: index sessions.expiresAt: %w", err)
 	}
-	_, err = s.stepClaims.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "expiresAt", Value: 1}},
-		Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0),
-	})
-	if err != nil && !hasCode(err, codeNotImplemented) {
-		return fmt.Errorf("storage: index %s.expiresAt: %w", stepClaimsCollection, err)
+	for _, c := range []*mongo.Collection{s.stepClaims, s.challenges} {
+		_, err = c.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: "expiresAt", Value: 1}},
+			Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0),
+		})
+		if err != nil && !hasCode(err, codeNotImplemented) {
+			return fmt.Errorf("storage: index %s.expiresAt: %w", c.Name(), err)
+		}
 	}
 	return nil
 }

@@ -28,6 +28,29 @@ type AuthPayload struct {
 type Mutation struct {
 }
 
+// A passkey (a WebAuthn discoverable credential) that signs its user in without a password.
+type Passkey struct {
+	// Opaque identifier of the passkey (not its credential id).
+	ID string `json:"id"`
+	// A name the user gave it (default from the authenticator or user agent).
+	Name string `json:"name"`
+	// When it was registered.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it last signed in, if ever.
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+}
+
+// A WebAuthn ceremony in progress. options is the JSON form of
+// PublicKeyCredentialCreationOptions or PublicKeyCredentialRequestOptions, as
+// browsers' PublicKeyCredential.parseCreationOptionsFromJSON /
+// parseRequestOptionsFromJSON accept it.
+type PasskeyChallenge struct {
+	// Names the ceremony for its finish; single-use, valid 5 minutes.
+	ChallengeID string `json:"challengeId"`
+	// The options to give the browser (the inner publicKey object).
+	Options JSONObject `json:"options"`
+}
+
 // What a client can read: the caller's user and sessions.
 type Query struct {
 }

@@ -1,0 +1,446 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"gatehouse/storage"
+)
+
+// Passkeys: WebAuthn discoverable credentials, registered by a signed-in
+// user and signing in with no username or password. Every check of a
+// ceremony (origin, RP ID hash, challenge, user verification, signature,
+// attestation) is github.com/go-webauthn/webauthn's; this file keeps the
+// state around them: challenges that are single-use (consumed by the one
+// delete that succeeds), expire after challengeTTL and live in the
+// database (a ceremony begun on one instance finishes on another), and
+// sign counters that never lose a race (a compare-and-set on the count).
+
+// FactorPasskey names a passkey in Session.factors. A passkey is both
+// factors at once: something the user has, unlocked by something they are
+// or know (user verification is required).
+const FactorPasskey = "PASSKEY"
+
+const (
+	challengeTTL  = 5 * time.Minute
+	maxPasskeys   = 20
+	maxPasskeyLen = 64 // characters of a passkey's name
+)
+
+// PasskeyConfig is the relying party gatehouse is for passkeys.
+type PasskeyConfig struct {
+	// RPID is the domain passkeys are bound to; "" means "localhost".
+	RPID string
+	// RPName is what authenticators show; "" means "gatehouse".
+	RPName string
+	// Origins are the web origins ceremonies may come from; nil means
+	// http://localhost.
+	Origins []string
+	// Reauth is how recently a session must have proven a factor to
+	// register a passkey; 0 means 10 minutes.
+	Reauth time.Duration
+}
+
+func newWebAuthn(c *PasskeyConfig) (*webauthn.WebAuthn, error) {
+	if c.RPID == "" {
+		c.RPID = "localhost"
+	}
+	if c.RPName == "" {
+		c.RPName = "gatehouse"
+	}
+	if c.Origins == nil {
+		c.Origins = []string{"http://localhost"}
+	}
+	if c.Reauth == 0 {
+		c.Reauth = 10 * time.Minute
+	}
+	w, err := webauthn.New(&webauthn.Config{RPID: c.RPID, RPDisplayName: c.RPName, RPOrigins: c.Origins})
+	if err != nil {
+		return nil, fmt.Errorf("auth: webauthn: %w", err)
+	}
+	return w, nil
+}
+
+// Errors of passkeys.
+var (
+	// ErrPasskeyFailed: a sign-in assertion was refused; what was wrong
+	// is for the log, not the client.
+	ErrPasskeyFailed = &Error{Code: EUnauthenticated, Message: "passkey sign-in failed"}
+	// ErrReauthRequired: registering a passkey needs a recent sign-in.
+	ErrReauthRequired = &Error{Code: EForbidden, Message: "adding a passkey needs a recent sign-in: sign in again, then add it"}
+
+	errChallenge        = &InputError{Field: "challengeId", Reason: "is unknown, used or expired: begin again"}
+	errRegistration     = &InputError{Field: "credential", Reason: "is not a passkey registration this server accepts (origin, RP ID, challenge, user verification or format)"}
+	errAssertionFormat  = &InputError{Field: "credential", Reason: "is not a WebAuthn assertion (PublicKeyCredential.toJSON() of navigator.credentials.get())"}
+	errTooManyPasskeys  = &InputError{Reason: fmt.Sprintf("a user has at most %d passkeys: delete one first", maxPasskeys)}
+	errPasskeyKnown     = &InputError{Field: "credential", Reason: "is registered already"}
+	errPasskeyName      = &InputError{Field: "name", Reason: fmt.Sprintf("must be 1 to %d characters", maxPasskeyLen)}
+	errNoPasskeySession = errors.New("auth: passkey challenge of another session")
+)
+
+// webAuthnUser is a user as the library sees it: the user handle is the
+// user's public id, keyed in storage's userHandles.
+type webAuthnUser struct {
+	u     *storage.User
+	creds []webauthn.Credential
+}
+
+func (w *webAuthnUser) WebAuthnID() []byte                         { return []byte(w.u.ID) }
+func (w *webAuthnUser) WebAuthnName() string                       { return w.u.Name }
+func (w *webAuthnUser) WebAuthnDisplayName() string                { return w.u.Name }
+func (w *webAuthnUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
+
+// loadWebAuthnUser returns u with its passkeys as the library's credentials.
+func (s *Service) loadWebAuthnUser(ctx context.Context, u *storage.User) (*webAuthnUser, []*storage.Passkey, error) {
+	keys, err := s.store.PasskeysOfUser(ctx, u.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := &webAuthnUser{u: u}
+	for _, p := range keys {
+		var c webauthn.Credential
+		if err := json.Unmarshal(p.Credential, &c); err != nil {
+			return nil, nil, fmt.Errorf("auth: passkey %s: %w", p.ID, err)
+		}
+		c.Authenticator.SignCount = p.SignCount
+		w.creds = append(w.creds, c)
+	}
+	return w, keys, nil
+}
+
+// PasskeyChallenge is a ceremony begun: its id and the options for the
+// browser, as JSON.
+type PasskeyChallenge struct {
+	ID      string
+	Options []byte
+}
+
+func (s *Service) newChallenge(ctx context.Context, kind, sessionID string, options any, data *webauthn.SessionData) (*PasskeyChallenge, error) {
+	opts, err := json.Marshal(options)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	c := &storage.Challenge{ID: NewID(), Kind: kind, SessionID: sessionID, Data: sd, ExpiresAt: s.now().Add(challengeTTL)}
+	if err := s.store.CreateChallenge(ctx, c); err != nil {
+		return nil, err
+	}
+	return &PasskeyChallenge{ID: c.ID, Options: opts}, nil
+}
+
+// takeChallenge consumes challenge id of kind and returns its session
+// data; errChallenge for one that is unknown, used, expired or of another
+// kind.
+func (s *Service) takeChallenge(ctx context.Context, id, kind string) (*storage.Challenge, *webauthn.SessionData, error) {
+	if !validID(id) {
+		return nil, nil, errChallenge
+	}
+	c, err := s.store.TakeChallenge(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, errChallenge
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if c.Kind != kind || !s.cfg.Now().Before(c.ExpiresAt) {
+		return nil, nil, errChallenge
+	}
+	var sd webauthn.SessionData
+	if err := json.Unmarshal(c.Data, &sd); err != nil {
+		return nil, nil, fmt.Errorf("auth: challenge %s: %w", id, err)
+	}
+	return c, &sd, nil
+}
+
+// BeginPasskeyRegistration starts registering a passkey for the caller,
+// whose session must have proven a factor within PasskeyConfig.Reauth.
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *storage.Session) (*PasskeyChallenge, error) {
+	authAt := caller.AuthAt
+	if authAt.IsZero() {
+		authAt = caller.CreatedAt
+	}
+	if s.cfg.Now().Sub(authAt) > s.cfg.Passkeys.Reauth {
+		return nil, ErrReauthRequired
+	}
+	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := s.loadWebAuthnUser(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.creds) >= maxPasskeys {
+		return nil, errTooManyPasskeys
+	}
+	if err := s.store.UserHandle(ctx, u.ID, u.Key); err != nil {
+		return nil, err
+	}
+	required := true
+	creation, sd, err := s.webauthn.BeginRegistration(w,
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: &required,
+			UserVerification:   protocol.VerificationRequired,
+		}),
+		webauthn.WithExclusions(webauthn.Credentials(w.creds).CredentialDescriptors()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("auth: begin passkey registration: %w", err)
+	}
+	return s.newChallenge(ctx, "registration", caller.ID, creation.Response, sd)
+}
+
+// FinishPasskeyRegistration checks the browser's credential against the
+// caller's registration challenge and stores the passkey.
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage.Session, challengeID, credential string, name *string) (*storage.Passkey, error) {
+	label, err := passkeyName(name, ClientFrom(ctx).UserAgent)
+	if err != nil {
+		return nil, err
+	}
+	c, sd, err := s.takeChallenge(ctx, challengeID, "registration")
+	if err != nil {
+		return nil, err
+	}
+	if c.SessionID != caller.ID { // begun by another session
+		s.log.WarnContext(ctx, "passkey registration refused", "err", errNoPasskeySession, "session", caller.ID)
+		return nil, errChallenge
+	}
+	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := s.loadWebAuthnUser(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(credential))
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey registration refused", "user", u.ID, "err", err)
+		return nil, errRegistration
+	}
+	cred, err := s.webauthn.CreateCredential(w, *sd, parsed)
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey registration refused", "user", u.ID, "err", err)
+		return nil, errRegistration
+	}
+	// Keep what signs in and what the issue of clones needs; not the raw
+	// attestation, whose unchecked parts a client chooses.
+	cred.Attestation = webauthn.CredentialAttestation{}
+	cred.Transport = knownTransports(cred.Transport)
+	record, err := json.Marshal(cred)
+	if err != nil {
+		return nil, err
+	}
+	p := &storage.Passkey{ID: NewID(), UserID: u.ID, CredentialID: cred.ID, Credential: record,
+		SignCount: cred.Authenticator.SignCount, Name: label, CreatedAt: s.now()}
+	switch err := s.store.CreatePasskey(ctx, p, maxPasskeys); {
+	case errors.Is(err, storage.ErrDuplicate):
+		return nil, errPasskeyKnown
+	case errors.Is(err, storage.ErrLimit):
+		return nil, errTooManyPasskeys
+	case err != nil:
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "passkey added", "user", u.ID, "passkey", p.ID, "session", caller.ID)
+	return p, nil
+}
+
+// knownTransports keeps the transports WebAuthn defines: the client's list
+// is not checked by the library.
+func knownTransports(ts []protocol.AuthenticatorTransport) []protocol.AuthenticatorTransport {
+	var out []protocol.AuthenticatorTransport
+	for _, t := range ts {
+		switch t {
+		case protocol.USB, protocol.NFC, protocol.BLE, protocol.SmartCard, protocol.Hybrid, protocol.Internal:
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// passkeyName is name, trimmed, or one made from the user agent.
+func passkeyName(name *string, userAgent string) (string, error) {
+	if name == nil {
+		return defaultPasskeyName(userAgent), nil
+	}
+	n := strings.TrimSpace(*name)
+	if l := utf8.RuneCountInString(n); l < 1 || l > maxPasskeyLen || !utf8.ValidString(n) || strings.ContainsFunc(n, isControl) {
+		return "", errPasskeyName
+	}
+	return n, nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// defaultPasskeyName names a passkey after the browser and system in
+// userAgent, as far as a few well-known words tell them.
+func defaultPasskeyName(userAgent string) string {
+	pick := func(pairs ...string) string {
+		for i := 0; i < len(pairs); i += 2 {
+			if strings.Contains(userAgent, pairs[i]) {
+				return pairs[i+1]
+			}
+		}
+		return ""
+	}
+	browser := pick("Edg/", "Edge", "OPR/", "Opera", "Firefox/", "Firefox", "Chrome/", "Chrome", "Safari/", "Safari")
+	system := pick("iPhone", "iPhone", "iPad", "iPad", "Android", "Android", "Mac OS X", "macOS", "Windows", "Windows", "CrOS", "ChromeOS", "Linux", "Linux")
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "" || system != "":
+		return browser + system
+	}
+	return "Passkey"
+}
+
+// BeginPasskeyLogin starts a passwordless sign-in. A client locked out by
+// the throttle is refused here already.
+func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (*PasskeyChallenge, error) {
+	_, network := throttleKeys("", c)
+	if err := s.checkLock(ctx, network); err != nil {
+		return nil, err
+	}
+	assertion, sd, err := s.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return nil, fmt.Errorf("auth: begin passkey login: %w", err)
+	}
+	return s.newChallenge(ctx, "login", "", assertion.Response, sd)
+}
+
+// FinishPasskeyLogin checks an assertion against a login challenge and
+// opens a full session for the passkey's user (factors [PASSKEY], even
+// for a user with TOTP). Every failure counts against the client's
+// throttle budget.
+func (s *Service) FinishPasskeyLogin(ctx context.Context, challengeID, credential, data string, c Client) (*storage.Session, Token, error) {
+	_, network := throttleKeys("", c)
+	r, err := s.reserve(ctx, reserved{network, s.cfg.Throttle.IPLimit})
+	if err != nil {
+		return nil, Token{}, err
+	}
+	u, err := s.passkeyLogin(ctx, challengeID, credential)
+	var input *InputError
+	switch {
+	case err == nil:
+		r.release(ctx, false) // the client's failures for other names stay
+	case errors.As(err, &input) || errors.Is(err, ErrPasskeyFailed):
+		if ferr := r.failed(ctx); ferr != nil {
+			return nil, Token{}, ferr
+		}
+		return nil, Token{}, err
+	default:
+		r.release(ctx, false)
+		return nil, Token{}, err
+	}
+	sess, tok, err := s.openSession(ctx, u, data, c, FactorPasskey, false)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	return sess, tok, nil
+}
+
+// passkeyLogin verifies the assertion and counts the passkey's use; it
+// returns the user signed in.
+func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential string) (*storage.User, error) {
+	_, sd, err := s.takeChallenge(ctx, challengeID, "login")
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(credential))
+	if err != nil {
+		s.log.InfoContext(ctx, "passkey sign-in refused", "err", err)
+		return nil, errAssertionFormat
+	}
+	var (
+		user    *storage.User
+		passkey *storage.Passkey
+	)
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		u, err := s.store.UserByHandle(ctx, string(userHandle))
+		if err != nil {
+			return nil, err
+		}
+		w, keys, err := s.loadWebAuthnUser(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range keys {
+			if bytes.Equal(p.CredentialID, rawID) {
+				passkey = p
+			}
+		}
+		user = u
+		return w, nil
+	}
+	_, cred, err := s.webauthn.ValidatePasskeyLogin(handler, *sd, parsed)
+	if err != nil || passkey == nil {
+		s.log.InfoContext(ctx, "passkey sign-in refused", "err", err)
+		return nil, ErrPasskeyFailed
+	}
+	if cred.Authenticator.CloneWarning {
+		s.log.WarnContext(ctx, "passkey sign-in refused: its signature counter went backwards, a possible clone",
+			"user", user.ID, "passkey", passkey.ID, "stored", passkey.SignCount, "presented", cred.Authenticator.SignCount)
+		return nil, ErrPasskeyFailed
+	}
+	record, err := json.Marshal(cred)
+	if err != nil {
+		return nil, err
+	}
+	// The count moves only from the value this check saw: of two sign-ins
+	// with one counter value, one wins, and the other is a replay or a clone.
+	if err := s.store.UsePasskey(ctx, passkey, cred.Authenticator.SignCount, record, s.now()); errors.Is(err, storage.ErrNotFound) {
+		s.log.WarnContext(ctx, "passkey sign-in refused: its counter moved meanwhile", "user", user.ID, "passkey", passkey.ID)
+		return nil, ErrPasskeyFailed
+	} else if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "passkey sign-in", "user", user.ID, "passkey", passkey.ID)
+	return user, nil
+}
+
+// Passkeys returns the caller's passkeys, newest first.
+func (s *Service) Passkeys(ctx context.Context, caller *storage.Session) ([]*storage.Passkey, error) {
+	return s.store.PasskeysOfUser(ctx, caller.UserID)
+}
+
+// RenamePasskey renames one of the caller's passkeys; nil when the caller
+// has no such passkey.
+func (s *Service) RenamePasskey(ctx context.Context, caller *storage.Session, id, name string) (*storage.Passkey, error) {
+	label, err := passkeyName(&name, "")
+	if err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, nil
+	}
+	p, err := s.store.RenamePasskey(ctx, id, caller.UserID, label)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return p, err
+}
+
+// DeletePasskey deletes one of the caller's passkeys and reports whether
+// there was one.
+func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id string) (bool, error) {
+	if !validID(id) {
+		return false, nil
+	}
+	deleted, err := s.store.DeletePasskey(ctx, id, caller.UserID)
+	if deleted {
+		s.log.InfoContext(ctx, "passkey removed", "user", caller.UserID, "passkey", id, "session", caller.ID)
+	}
+	return deleted, err
+}

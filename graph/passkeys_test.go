@@ -1,0 +1,313 @@
+package graph_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/auth"
+	"gatehouse/graph"
+	"gatehouse/internal/softauthn"
+)
+
+const passkeyOrigin = "http://localhost:8080"
+
+func withPasskeys(c *auth.Config, _ *graph.Options) {
+	c.Passkeys = auth.PasskeyConfig{RPID: "localhost", Origins: []string{passkeyOrigin}}
+}
+
+type challenge struct {
+	ChallengeID string
+	Options     json.RawMessage
+}
+
+const (
+	beginRegistration  = `mutation { beginPasskeyRegistration { challengeId options } }`
+	finishRegistration = `mutation($id: ID!, $c: JSONObject!, $n: String) {
+		finishPasskeyRegistration(challengeId: $id, credential: $c, name: $n) { id name createdAt lastUsedAt } }`
+	beginLogin  = `mutation { beginPasskeyLogin { challengeId options } }`
+	finishLogin = `mutation($id: ID!, $c: JSONObject!) {
+		finishPasskeyLogin(challengeId: $id, credential: $c) { token secondFactorRequired session { factors user { username } } } }`
+)
+
+type passkey struct {
+	ID, Name   string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// addPasskey registers a passkey of authenticator a for c's user.
+func (c *client) addPasskey(t *testing.T, a *softauthn.Authenticator, name string) passkey {
+	t.Helper()
+	var b struct{ BeginPasskeyRegistration challenge }
+	c.ok(t, beginRegistration, nil, &b)
+	cred, err := a.Create(b.BeginPasskeyRegistration.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ FinishPasskeyRegistration passkey }
+	c.ok(t, finishRegistration, map[string]any{"id": b.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred), "n": name}, &f)
+	return f.FinishPasskeyRegistration
+}
+
+// passkeyLogin begins a sign-in from c and answers it with a, with opts.
+func (c *client) passkeyLogin(t *testing.T, a *softauthn.Authenticator, opts ...softauthn.Option) *response {
+	t.Helper()
+	var b struct{ BeginPasskeyLogin challenge }
+	c.ok(t, beginLogin, nil, &b)
+	cred, err := a.Get(b.BeginPasskeyLogin.Options, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.do(t, finishLogin, map[string]any{"id": b.BeginPasskeyLogin.ChallengeID, "c": json.RawMessage(cred)})
+}
+
+type passkeySignIn struct {
+	FinishPasskeyLogin struct {
+		Token                string
+		SecondFactorRequired bool
+		Session              struct {
+			Factors []string
+			User    struct{ Username string }
+		}
+	}
+}
+
+func (c *client) passkeyLoginOK(t *testing.T, a *softauthn.Authenticator) passkeySignIn {
+	t.Helper()
+	r := c.passkeyLogin(t, a)
+	if len(r.Errors) > 0 {
+		t.Fatalf("passkey sign-in: %+v\nserver log:\n%s", r.Errors, c.e.logs)
+	}
+	var out passkeySignIn
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPasskeyRegistrationAndSignIn(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.header.Set("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15")
+	owner.register(t, "Petra", "correct horse")
+	phone := softauthn.New(passkeyOrigin)
+	pk := owner.addPasskey(t, phone, "My phone")
+	if pk.Name != "My phone" || pk.LastUsedAt != nil || pk.ID == "" {
+		t.Fatalf("registered passkey: %+v", pk)
+	}
+	laptop := softauthn.New(passkeyOrigin)
+	var b struct{ BeginPasskeyRegistration challenge }
+	owner.ok(t, beginRegistration, nil, &b)
+	var opts struct {
+		ExcludeCredentials     []struct{ ID string }
+		AuthenticatorSelection struct{ ResidentKey, UserVerification string }
+		RP                     struct{ ID string }
+	}
+	if err := json.Unmarshal(b.BeginPasskeyRegistration.Options, &opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.ExcludeCredentials) != 1 || opts.AuthenticatorSelection.ResidentKey != "required" ||
+		opts.AuthenticatorSelection.UserVerification != "required" || opts.RP.ID != "localhost" {
+		t.Fatalf("creation options %s: want the existing passkey excluded, a resident key and user verification required", b.BeginPasskeyRegistration.Options)
+	}
+	if _, err := phone.Create(b.BeginPasskeyRegistration.Options); err == nil {
+		t.Fatal("the phone registered a second passkey despite excludeCredentials")
+	}
+	cred, err := laptop.Create(b.BeginPasskeyRegistration.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct{ FinishPasskeyRegistration passkey }
+	owner.ok(t, finishRegistration, map[string]any{"id": b.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred)}, &f)
+	if f.FinishPasskeyRegistration.Name != "Safari on macOS" {
+		t.Errorf("default name %q, want one from the user agent", f.FinishPasskeyRegistration.Name)
+	}
+
+	// Sign in with no username: a full session, even for a TOTP user.
+	owner.enableTOTP(t, "correct horse")
+	s := e.client().passkeyLoginOK(t, phone).FinishPasskeyLogin
+	if s.SecondFactorRequired || !slices.Equal(s.Session.Factors, []string{"PASSKEY"}) || s.Session.User.Username != "Petra" {
+		t.Fatalf("passkey sign-in: %+v", s)
+	}
+	var list struct{ Passkeys []passkey }
+	owner.ok(t, `{ passkeys { id name createdAt lastUsedAt } }`, nil, &list)
+	if len(list.Passkeys) != 2 || list.Passkeys[1].ID != pk.ID || list.Passkeys[1].LastUsedAt == nil || list.Passkeys[0].LastUsedAt != nil {
+		t.Fatalf("passkeys, newest first: %+v", list.Passkeys)
+	}
+
+	// Rename and delete: the caller's own only.
+	var rn struct{ RenamePasskey *passkey }
+	owner.ok(t, `mutation($id: ID!) { renamePasskey(id: $id, name: " Work phone ") { id name } }`, map[string]any{"id": pk.ID}, &rn)
+	if rn.RenamePasskey == nil || rn.RenamePasskey.Name != "Work phone" {
+		t.Fatalf("rename: %+v", rn.RenamePasskey)
+	}
+	if code := owner.do(t, `mutation($id: ID!) { renamePasskey(id: $id, name: "") { id } }`, map[string]any{"id": pk.ID}).code(t); code != "BAD_USER_INPUT" {
+		t.Errorf("empty name: %s", code)
+	}
+	mallory := e.client()
+	mallory.register(t, "mallory-pk", "correct horse")
+	mallory.ok(t, `mutation($id: ID!) { renamePasskey(id: $id, name: "mine") { id } }`, map[string]any{"id": pk.ID}, &rn)
+	var del struct{ DeletePasskey bool }
+	mallory.ok(t, `mutation($id: ID!) { deletePasskey(id: $id) }`, map[string]any{"id": pk.ID}, &del)
+	if rn.RenamePasskey != nil || del.DeletePasskey {
+		t.Fatal("another user renamed or deleted the passkey")
+	}
+	owner.ok(t, `mutation($id: ID!) { deletePasskey(id: $id) }`, map[string]any{"id": pk.ID}, &del)
+	if !del.DeletePasskey {
+		t.Fatal("the owner could not delete the passkey")
+	}
+	if code := e.client().passkeyLogin(t, phone).code(t); code != "UNAUTHENTICATED" {
+		t.Fatalf("sign-in with a deleted passkey: %s", code)
+	}
+}
+
+func TestPasskeyForgeriesAreRefused(t *testing.T) {
+	e := newEnv(t, withPasskeys, withThrottle(1000))
+	owner := e.client()
+	owner.register(t, "forged", "correct horse")
+	a := softauthn.New(passkeyOrigin)
+	owner.addPasskey(t, a, "key")
+	otherRP := sha256.Sum256([]byte("evil.example"))
+	for name, opt := range map[string]softauthn.Option{
+		"another origin":       softauthn.WithOrigin("http://evil.localhost:8080"),
+		"another RP ID":        softauthn.WithRPIDHash(otherRP[:]),
+		"no user verification": softauthn.WithoutUserVerification(),
+	} {
+		if code := e.client().passkeyLogin(t, a, opt).code(t); code != "UNAUTHENTICATED" {
+			t.Errorf("sign-in with %s: %s, want UNAUTHENTICATED", name, code)
+		}
+	}
+	e.client().passkeyLoginOK(t, a)
+
+	// A replayed assertion: the same challenge twice, and an old
+	// assertion against a new challenge.
+	c := e.client()
+	var b struct{ BeginPasskeyLogin challenge }
+	c.ok(t, beginLogin, nil, &b)
+	cred, _ := a.Get(b.BeginPasskeyLogin.Options)
+	vars := map[string]any{"id": b.BeginPasskeyLogin.ChallengeID, "c": json.RawMessage(cred)}
+	if r := c.do(t, finishLogin, vars); len(r.Errors) > 0 {
+		t.Fatalf("sign-in: %+v", r.Errors)
+	}
+	if code := c.do(t, finishLogin, vars).code(t); code != "BAD_USER_INPUT" {
+		t.Errorf("a challenge used twice: %s, want BAD_USER_INPUT", code)
+	}
+	c.ok(t, beginLogin, nil, &b)
+	if code := c.do(t, finishLogin, map[string]any{"id": b.BeginPasskeyLogin.ChallengeID, "c": json.RawMessage(a.LastAssertion())}).code(t); code != "UNAUTHENTICATED" {
+		t.Errorf("an old assertion on a new challenge: %s, want UNAUTHENTICATED", code)
+	}
+
+	// An expired challenge.
+	c.ok(t, beginLogin, nil, &b)
+	cred, _ = a.Get(b.BeginPasskeyLogin.Options)
+	e.clock.Advance(5*time.Minute + time.Second)
+	if code := c.do(t, finishLogin, map[string]any{"id": b.BeginPasskeyLogin.ChallengeID, "c": json.RawMessage(cred)}).code(t); code != "BAD_USER_INPUT" {
+		t.Errorf("an expired challenge: %s, want BAD_USER_INPUT", code)
+	}
+	// A registration challenge does not finish a sign-in.
+	var reg struct{ BeginPasskeyRegistration challenge }
+	owner.ok(t, beginRegistration, nil, &reg)
+	cred, _ = a.Get(json.RawMessage(`{"challenge":"AAAAAAAAAAAAAAAAAAAAAA","rpId":"localhost"}`))
+	if code := c.do(t, finishLogin, map[string]any{"id": reg.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred)}).code(t); code != "BAD_USER_INPUT" {
+		t.Errorf("a registration challenge at sign-in: %s, want BAD_USER_INPUT", code)
+	}
+	if code := c.do(t, finishLogin, map[string]any{"id": "not-an-id", "c": map[string]any{"id": "x"}}).code(t); code != "BAD_USER_INPUT" {
+		t.Errorf("garbage: %s", code)
+	}
+	if strings.Contains(e.logs.String(), "panic") {
+		t.Errorf("a panic in the log:\n%s", e.logs)
+	}
+}
+
+func TestClonedPasskeyIsRefused(t *testing.T) {
+	e := newEnv(t, withPasskeys, withThrottle(1000))
+	owner := e.client()
+	owner.register(t, "cloned", "correct horse")
+	a := softauthn.New(passkeyOrigin)
+	owner.addPasskey(t, a, "key")
+	e.client().passkeyLoginOK(t, a)
+	e.client().passkeyLoginOK(t, a) // counter 2
+	clone := softauthn.New(passkeyOrigin)
+	clone.Import(a.Credentials()[0]) // counter 2 too: its next is 3
+	e.client().passkeyLoginOK(t, a)  // 3
+	if code := e.client().passkeyLogin(t, clone).code(t); code != "UNAUTHENTICATED" {
+		t.Fatalf("a clone whose counter is not ahead: %s, want UNAUTHENTICATED", code)
+	}
+	if !strings.Contains(e.logs.String(), "possible clone") {
+		t.Errorf("the clone is not logged:\n%s", e.logs)
+	}
+	if err := a.SetSignCount(a.Credentials()[0].ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.client().passkeyLogin(t, a).code(t); code != "UNAUTHENTICATED" {
+		t.Fatalf("a counter that went backwards: %s", code)
+	}
+}
+
+// Of many sign-ins presenting one counter value at once, one wins.
+func TestConcurrentPasskeySignInsCountOnce(t *testing.T) {
+	e := newPatientEnv(t, withPasskeys, withThrottle(1000))
+	owner := e.client()
+	owner.register(t, "racer", "correct horse")
+	a := softauthn.New(passkeyOrigin)
+	owner.addPasskey(t, a, "key")
+	const n = 10
+	clones := make([]*softauthn.Authenticator, n)
+	for i := range clones {
+		clones[i] = softauthn.New(passkeyOrigin)
+		clones[i].Import(a.Credentials()[0])
+	}
+	won := make([]bool, n)
+	var wg sync.WaitGroup
+	for i, c := range clones {
+		wg.Go(func() { won[i] = len(e.client().passkeyLogin(t, c).Errors) == 0 })
+	}
+	wg.Wait()
+	if w := count(won, true); w != 1 {
+		t.Fatalf("%d sign-ins with one counter value: %d accepted, want 1", n, w)
+	}
+}
+
+func TestPasskeyRegistrationNeedsARecentSignIn(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "stale", "correct horse")
+	e.clock.Advance(11 * time.Minute)
+	r := owner.do(t, beginRegistration, nil)
+	if r.code(t) != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, "sign in again") {
+		t.Fatalf("registration 11 minutes after sign-in: %+v", r.Errors)
+	}
+	owner.login(t, "stale", "correct horse")
+	owner.addPasskey(t, softauthn.New(passkeyOrigin), "fresh")
+	// A challenge begun by one session is not finished by another.
+	other := e.client()
+	other.login(t, "stale", "correct horse")
+	var b struct{ BeginPasskeyRegistration challenge }
+	owner.ok(t, beginRegistration, nil, &b)
+	cred, _ := softauthn.New(passkeyOrigin).Create(b.BeginPasskeyRegistration.Options)
+	if code := other.do(t, finishRegistration, map[string]any{"id": b.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred)}).code(t); code != "BAD_USER_INPUT" {
+		t.Fatalf("another session finished the registration: %s", code)
+	}
+}
+
+func TestAtMost20Passkeys(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "collector", "correct horse")
+	for range 20 {
+		owner.addPasskey(t, softauthn.New(passkeyOrigin), "one more")
+	}
+	if code := owner.do(t, beginRegistration, nil).code(t); code != "BAD_USER_INPUT" {
+		t.Fatalf("a 21st passkey: %s, want BAD_USER_INPUT", code)
+	}
+	ids, err := e.store.PasskeysOfUser(context.Background(), idOf(t, owner))
+	if err != nil || len(ids) != 20 {
+		t.Fatalf("%d passkeys stored (%v)", len(ids), err)
+	}
+}
