@@ -50,6 +50,9 @@ type config struct {
 	totpKey        keyValue
 	totpIssuer     string
 	secondFactor   time.Duration
+	rpID, rpName   string
+	rpOrigins      originList
+	passkeyReauth  time.Duration
 
 	// effective is every setting's value as the start-up log shows it
 	// (MONGODB_URI's password redacted).
@@ -101,6 +104,10 @@ func (c *config) settings() []setting {
 		{"TOTP_KEY", "totp-key", "", "32 random bytes in base64 (openssl rand -base64 32) that seal second-factor secrets; required with MONGODB_URI, the same on every instance; unset with the embedded database: DATA_DIR/totp.key, made on first start", &c.totpKey},
 		{"TOTP_ISSUER", "totp-issuer", "gatehouse", "the name authenticator apps show for this service (1 to 64 characters, no colon)", (*issuerValue)(&c.totpIssuer)},
 		{"SECOND_FACTOR_TIMEOUT", "second-factor-timeout", "5m", "how long a sign-in may wait for its second factor", (*durationValue)(&c.secondFactor)},
+		{"WEBAUTHN_RP_ID", "webauthn-rp-id", "localhost", "the domain passkeys are bound to (a host name, like example.com: the site's or a parent domain of it)", (*hostNameValue)(&c.rpID)},
+		{"WEBAUTHN_RP_NAME", "webauthn-rp-name", "gatehouse", "the name authenticators show for this service (1 to 64 characters)", (*issuerValue)(&c.rpName)},
+		{"WEBAUTHN_ORIGINS", "webauthn-origins", "", "comma list of the web origins passkey ceremonies come from (the app's pages); empty with WEBAUTHN_RP_ID=localhost: http://localhost:PORT and CORS_ORIGINS; required otherwise", &c.rpOrigins},
+		{"PASSKEY_REAUTH", "passkey-reauth", "10m", "how recently a session must have signed in to add a passkey", (*durationValue)(&c.passkeyReauth)},
 	}
 }
 
@@ -179,12 +186,54 @@ func (c *config) check() []error {
 		errs = append(errs, errors.New("TOTP_KEY is required with MONGODB_URI: every instance must seal second-factor secrets with the same key; "+
 			"make one with `openssl rand -base64 32` and give it to all of them"))
 	}
+	errs = append(errs, c.checkPasskeyOrigins()...)
 	if c.metricsAddr != "off" {
 		if _, port, _ := net.SplitHostPort(c.metricsAddr); port == c.port && port != "0" {
 			errs = append(errs, fmt.Errorf("METRICS_ADDR (%s) is on the API's PORT %s: give /metrics a port of its own, such as 127.0.0.1:9464", c.metricsAddr, c.port))
 		}
 	}
 	return errs
+}
+
+// checkPasskeyOrigins holds WEBAUTHN_ORIGINS to WEBAUTHN_RP_ID, as browsers
+// will: each origin's host must be the RP ID or a subdomain of it.
+func (c *config) checkPasskeyOrigins() []error {
+	if c.rpID != "localhost" && len(c.rpOrigins) == 0 {
+		return []error{fmt.Errorf("WEBAUTHN_ORIGINS is required with WEBAUTHN_RP_ID=%s: behind a proxy the server cannot know "+
+			"the origin its pages are served from; list them, like https://%s", c.rpID, c.rpID)}
+	}
+	var errs []error
+	for _, o := range c.rpOrigins {
+		if !fitsRPID(o, c.rpID) {
+			errs = append(errs, fmt.Errorf("WEBAUTHN_ORIGINS: %s is not on WEBAUTHN_RP_ID %s (nor a subdomain of it): browsers refuse passkeys there", o, c.rpID))
+		}
+	}
+	return errs
+}
+
+// fitsRPID reports whether origin's host is rpID or a subdomain of it.
+func fitsRPID(origin, rpID string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Hostname() == rpID || strings.HasSuffix(u.Hostname(), "."+rpID))
+}
+
+// passkeyOrigins are the origins passkey ceremonies may come from:
+// WEBAUTHN_ORIGINS, or by default (RP ID localhost) http://localhost:PORT
+// and the CORS origins on localhost. port is the port listened on.
+func (c *config) passkeyOrigins(port string) []string {
+	if len(c.rpOrigins) > 0 {
+		return c.rpOrigins
+	}
+	var origins []string
+	if port != "0" { // else serve adds it once listening
+		origins = append(origins, "http://localhost:"+port)
+	}
+	for _, o := range c.corsOrigins {
+		if fitsRPID(o, c.rpID) {
+			origins = append(origins, o)
+		}
+	}
+	return origins
 }
 
 // usageError is a command line or a setting gatehouse cannot run with,
@@ -445,6 +494,19 @@ func (v *keyValue) String() string {
 	}
 	return "(set)"
 }
+
+// hostNameValue is a host name: no scheme, port or path.
+type hostNameValue string
+
+func (v *hostNameValue) Set(s string) error {
+	s = strings.ToLower(strings.TrimSuffix(s, "."))
+	if s != "localhost" && !validHostname(s) {
+		return errors.New("want a host name, like example.com or localhost (no scheme, port or path)")
+	}
+	*v = hostNameValue(s)
+	return nil
+}
+func (v *hostNameValue) String() string { return string(*v) }
 
 // issuerValue names the service in authenticator apps.
 type issuerValue string

@@ -61,6 +61,10 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"TOTP_KEY", "c2hvcnQ=", []string{"32 random bytes in base64", "openssl rand -base64 32"}},
 		{"TOTP_ISSUER", "Example: Inc", []string{"no colon"}},
 		{"SECOND_FACTOR_TIMEOUT", "0s", []string{"positive duration"}},
+		{"WEBAUTHN_RP_ID", "https://example.com", []string{"want a host name"}},
+		{"WEBAUTHN_RP_ID", "example.com:443", []string{"no scheme, port or path"}},
+		{"WEBAUTHN_ORIGINS", "example.com", []string{"write https://example.com"}},
+		{"PASSKEY_REAUTH", "never", []string{"positive duration"}},
 		{"TRUSTED_PROXIES", "10.0.0.0/33", []string{"CIDR prefix"}},
 		{"TRUSTED_PROXIES", "10.0.0.1, proxy.example", []string{`"proxy.example"`}},
 		{"TRUSTED_PROXIES", "127.0.0.1/0", []string{"beyond its /0 prefix", "did you mean 127.0.0.1 (that address alone) or 0.0.0.0/0"}},
@@ -146,6 +150,9 @@ func TestSettingsThatContradictEachOther(t *testing.T) {
 		{map[string]string{"PORT": "9000", "METRICS_ADDR": ":9000"}, []string{"on the API's PORT 9000"}},
 		{map[string]string{"PORT": "abc", "LOG_LEVEL": "loud", "CORS_ORIGINS": "localhost:5173"}, []string{"PORT=", "LOG_LEVEL=", "CORS_ORIGINS="}},
 		{map[string]string{"MONGODB_URI": "mongodb://db.example/"}, []string{"TOTP_KEY is required with MONGODB_URI", "openssl rand -base64 32"}},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com"}, []string{"WEBAUTHN_ORIGINS is required with WEBAUTHN_RP_ID=example.com", "like https://example.com"}},
+		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://app.example.com,https://evil.com"},
+			[]string{"https://evil.com is not on WEBAUTHN_RP_ID example.com"}},
 	} {
 		_, err := parse(tc.env)
 		for _, want := range tc.want {
@@ -153,6 +160,9 @@ func TestSettingsThatContradictEachOther(t *testing.T) {
 				t.Errorf("%v: error %v, want one that says %q", tc.env, err, want)
 			}
 		}
+	}
+	if _, err := parse(map[string]string{"WEBAUTHN_RP_ID": "Example.COM", "WEBAUTHN_ORIGINS": "https://app.example.com,https://example.com"}); err != nil {
+		t.Errorf("an RP ID and origins on it: %v", err)
 	}
 	// Port 0 picks a free port for each: no clash.
 	if _, err := parse(map[string]string{"PORT": "0", "METRICS_ADDR": "127.0.0.1:0"}); err != nil {

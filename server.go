@@ -153,6 +153,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		TOTPKey:             totpKey,
 		TOTPIssuer:          cfg.totpIssuer,
 		SecondFactorTimeout: cfg.secondFactor,
+		Passkeys: auth.PasskeyConfig{
+			RPID: cfg.rpID, RPName: cfg.rpName, Origins: cfg.passkeyOrigins(cfg.port), Reauth: cfg.passkeyReauth,
+		},
 	})
 	if err != nil {
 		return err
@@ -283,6 +286,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.port))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.port == "0" && len(cfg.rpOrigins) == 0 && cfg.rpID == "localhost" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		svc.AddPasskeyOrigin("http://localhost:" + port) // the playground's, now that it is known
 	}
 	srv := &http.Server{
 		Handler:           h,

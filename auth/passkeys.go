@@ -42,7 +42,7 @@ type PasskeyConfig struct {
 	RPID string
 	// RPName is what authenticators show; "" means "gatehouse".
 	RPName string
-	// Origins are the web origins ceremonies may come from; nil means
+	// Origins are the web origins ceremonies may come from; none means
 	// http://localhost.
 	Origins []string
 	// Reauth is how recently a session must have proven a factor to
@@ -57,7 +57,7 @@ func newWebAuthn(c *PasskeyConfig) (*webauthn.WebAuthn, error) {
 	if c.RPName == "" {
 		c.RPName = "gatehouse"
 	}
-	if c.Origins == nil {
+	if len(c.Origins) == 0 { // the library needs one; AddPasskeyOrigin adds more
 		c.Origins = []string{"http://localhost"}
 	}
 	if c.Reauth == 0 {
@@ -68,6 +68,12 @@ func newWebAuthn(c *PasskeyConfig) (*webauthn.WebAuthn, error) {
 		return nil, fmt.Errorf("auth: webauthn: %w", err)
 	}
 	return w, nil
+}
+
+// AddPasskeyOrigin allows ceremonies from origin too: for the port
+// listened on, once known (PORT=0). Call it before serving.
+func (s *Service) AddPasskeyOrigin(origin string) {
+	s.webauthn.Config.RPOrigins = append(s.webauthn.Config.RPOrigins, origin)
 }
 
 // Errors of passkeys.
@@ -124,7 +130,18 @@ type PasskeyChallenge struct {
 	Options []byte
 }
 
+// challengesPerWindow multiplies THROTTLE_IP_LIMIT into the ceremonies
+// one client network may begin within a throttle window: each stores a
+// challenge, so their number is bounded before they are stored.
+const challengesPerWindow = 10
+
 func (s *Service) newChallenge(ctx context.Context, kind, sessionID string, options any, data *webauthn.SessionData) (*PasskeyChallenge, error) {
+	network := "passkey:" + clientNetwork(ClientFrom(ctx).IP)
+	r, err := s.reserve(ctx, reserved{network, challengesPerWindow * s.cfg.Throttle.IPLimit})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.spent(ctx) }() // counted whatever happens
 	opts, err := json.Marshal(options)
 	if err != nil {
 		return nil, err

@@ -311,3 +311,26 @@ func TestAtMost20Passkeys(t *testing.T) {
 		t.Fatalf("%d passkeys stored (%v)", len(ids), err)
 	}
 }
+
+// Each ceremony begun stores a challenge: a client network may begin
+// THROTTLE_IP_LIMIT × 10 per window, counted before they are stored.
+func TestPasskeyCeremoniesAreBounded(t *testing.T) {
+	e := newEnv(t, withPasskeys, func(c *auth.Config, _ *graph.Options) {
+		c.Throttle = auth.DefaultThrottle
+		c.Throttle.IPLimit = 2
+	})
+	c := e.client()
+	codes := make([]string, 30)
+	var wg sync.WaitGroup
+	for i := range codes {
+		wg.Go(func() {
+			if r := c.do(t, beginLogin, nil); len(r.Errors) > 0 {
+				codes[i], _ = r.Errors[0].Extensions["code"].(string)
+			}
+		})
+	}
+	wg.Wait()
+	if begun := count(codes, ""); begun != 20 || count(codes, "TOO_MANY_REQUESTS") != 10 {
+		t.Fatalf("30 ceremonies at once with a budget of 20: %d begun, answers %v", begun, codes)
+	}
+}
