@@ -342,6 +342,12 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (*PasskeyChal
 // for a user with TOTP). Every failure counts against the client's
 // throttle budget.
 func (s *Service) FinishPasskeyLogin(ctx context.Context, challengeID, credential, data string, c Client) (*storage.Session, Token, error) {
+	sess, tok, err := s.finishPasskeyLogin(ctx, challengeID, credential, data, c)
+	s.meter().Login(loginOutcome(err)) // a sign-in like any other in the metrics
+	return sess, tok, err
+}
+
+func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credential, data string, c Client) (*storage.Session, Token, error) {
 	_, network := throttleKeys("", c)
 	r, err := s.reserve(ctx, reserved{network, s.cfg.Throttle.IPLimit})
 	if err != nil {
