@@ -249,14 +249,15 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 		return nil, Token{}, err
 	}
 	tok := newSecret(caller.ID)
-	if err := s.store.RotateSecret(context.WithoutCancel(ctx), caller.ID, tok.Digest()); errors.Is(err, storage.ErrNotFound) {
+	now := s.now() // the current password was just proven
+	if err := s.store.RotateSecret(context.WithoutCancel(ctx), caller.ID, tok.Digest(), now); errors.Is(err, storage.ErrNotFound) {
 		return nil, Token{}, errPasswordChangedSignedOut // this session ended meanwhile
 	} else if err != nil {
 		s.log.ErrorContext(ctx, "rotate secret after a password change failed", "user", u.ID, "err", err)
 		return nil, Token{}, errPasswordChangedPartly
 	}
 	sess := *caller
-	sess.SecretHash = tok.Digest()
+	sess.SecretHash, sess.AuthAt = tok.Digest(), now
 	return &sess, tok, nil
 }
 

@@ -334,3 +334,19 @@ func TestPasskeyCeremoniesAreBounded(t *testing.T) {
 		t.Fatalf("30 ceremonies at once with a budget of 20: %d begun, answers %v", begun, codes)
 	}
 }
+
+// A password change proves the password: the session may add a passkey
+// for PASSKEY_REAUTH after it.
+func TestPasswordChangeCountsAsARecentSignIn(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "renewed", "correct horse")
+	e.clock.Advance(11 * time.Minute)
+	if code := owner.do(t, beginRegistration, nil).code(t); code != "FORBIDDEN" {
+		t.Fatalf("11 minutes after sign-in: %s", code)
+	}
+	var out struct{ ChangePassword struct{ Token string } }
+	owner.ok(t, `mutation { changePassword(currentPassword: "correct horse", newPassword: "another horse") { token } }`, nil, &out)
+	owner.token = out.ChangePassword.Token
+	owner.addPasskey(t, softauthn.New(passkeyOrigin), "after the change")
+}

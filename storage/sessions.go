@@ -191,9 +191,10 @@ func (s *Store) TouchSession(ctx context.Context, sess *Session, seen, expires t
 }
 
 // RotateSecret replaces the secret hash of session id, so the token that
-// carried the old secret stops working. ErrNotFound if the session is gone.
-func (s *Store) RotateSecret(ctx context.Context, id string, secretHash []byte) error {
-	return s.updateSession(ctx, "rotate secret", id, bson.D{{Key: "secretHash", Value: secretHash}})
+// carried the old secret stops working, after the session proved a factor
+// at authAt. ErrNotFound if the session is gone.
+func (s *Store) RotateSecret(ctx context.Context, id string, secretHash []byte, authAt time.Time) error {
+	return s.updateSession(ctx, "rotate secret", id, bson.D{{Key: "secretHash", Value: secretHash}, {Key: "authAt", Value: authAt}})
 }
 
 func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) error {

@@ -148,7 +148,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if diff := cmp.Diff(data, got.Data); diff != "" {
 		t.Errorf("SetSessionData (-want +got):\n%s", diff)
 	}
-	if err := st.RotateSecret(ctx, "s1", []byte{9}); err != nil {
+	if err := st.RotateSecret(ctx, "s1", []byte{9}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := st.SessionByID(ctx, "s1"); !cmp.Equal(got.SecretHash, []byte{9}) {
@@ -174,7 +174,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if _, err := st.SetSessionData(ctx, "s1", data); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("SetSessionData after delete: got %v, want ErrNotFound", err)
 	}
-	if err := st.RotateSecret(ctx, "s1", nil); !errors.Is(err, storage.ErrNotFound) {
+	if err := st.RotateSecret(ctx, "s1", nil, t0); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("RotateSecret after delete: got %v, want ErrNotFound", err)
 	}
 	if n, _ := st.CountSessions(ctx); n != 0 {
@@ -347,7 +347,7 @@ func TestNotFoundIsNotWrapped(t *testing.T) {
 		"SetPassword":    func() error { return st.SetPassword(ctx, "nobody", "h", "c") },
 		"SessionByID":    func() error { _, err := st.SessionByID(ctx, "none"); return err },
 		"TouchSession":   func() error { return st.TouchSession(ctx, newSession("none", "u", t0), t0, t0) },
-		"RotateSecret":   func() error { return st.RotateSecret(ctx, "none", []byte{1}) },
+		"RotateSecret":   func() error { return st.RotateSecret(ctx, "none", []byte{1}, t0) },
 		"SetSessionData": func() error { _, err := st.SetSessionData(ctx, "none", "{}"); return err },
 		"ThrottleByKey":  func() error { _, err := st.ThrottleByKey(ctx, "none"); return err },
 	} {
@@ -475,7 +475,7 @@ func TestTouchNeverUndoesARotation(t *testing.T) {
 	}
 	for i := range 50 {
 		secret := []byte{byte(i)}
-		if err := st.RotateSecret(ctx, "s", secret); err != nil {
+		if err := st.RotateSecret(ctx, "s", secret, t0); err != nil {
 			t.Fatal(err)
 		}
 		got, err := st.SessionByID(ctx, "s")
