@@ -4,6 +4,7 @@ import { DataEditor } from './DataEditor';
 import { errorCode, errorMessage } from './errors';
 import type { MeQuery as Me, SessionsQuery as Sessions } from './gql/graphql';
 import { LogOutMutation, LogOutOthersMutation, MeQuery, RevokeSessionMutation, SessionsQuery } from './operations';
+import { Passkeys } from './Passkeys';
 import { TwoFactor } from './TwoFactor';
 
 type Session = Sessions['sessions'][number];
@@ -11,8 +12,8 @@ type Session = Sessions['sessions'][number];
 const when = (t: string) => new Date(t).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 
 /**
- * Account is the signed-in page: who I am, two-factor sign-in, my sessions,
- * this session's data.
+ * Account is the signed-in page: who I am, two-factor sign-in, passkeys, my
+ * sessions, this session's data.
  */
 export function Account({ me }: { me: NonNullable<Me['me']> }) {
   const client = useApolloClient();
@@ -58,6 +59,8 @@ export function Account({ me }: { me: NonNullable<Me['me']> }) {
       </section>
 
       <TwoFactor me={me} />
+
+      <Passkeys />
 
       <section className="card" aria-label="Sessions">
         <div className="row">

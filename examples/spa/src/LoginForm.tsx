@@ -2,15 +2,19 @@ import { useState, type FormEvent } from 'react';
 import { useApolloClient, useMutation, useReactiveVar } from '@apollo/client/react';
 import { sessionEnded } from './apollo';
 import { lostCookieCauses, type LostCookieCause } from './cookies';
-import { errorMessage } from './errors';
-import { LogInMutation, MeQuery, SignUpMutation } from './operations';
+import { errorCode, errorMessage } from './errors';
+import {
+  BeginPasskeyLoginMutation, FinishPasskeyLoginMutation, LogInMutation, MeQuery, SignUpMutation,
+} from './operations';
+import { getPasskey, PasskeyError, passkeysSupported } from './passkeys';
 
 /**
  * LoginForm signs a visitor in, or up, with a username and password, on the
  * gatehouse at graphqlURL. When the server accepts the password but the
  * browser does not keep the session cookie, it says why. For an account
  * with two-factor on, the password opens a session that waits for a code,
- * and App shows SecondFactorForm next.
+ * and App shows SecondFactorForm next. "Sign in with a passkey" needs no
+ * username: the browser offers the passkeys it holds for this site.
  */
 export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
   const client = useApolloClient();
@@ -21,18 +25,52 @@ export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
   const [lostCookie, setLostCookie] = useState<LostCookieCause[] | null>(null);
   const [logIn, logInState] = useMutation(LogInMutation);
   const [signUp, signUpState] = useMutation(SignUpMutation);
-  const busy = logInState.loading || signUpState.loading;
+  const [beginPasskey] = useMutation(BeginPasskeyLoginMutation);
+  const [finishPasskey] = useMutation(FinishPasskeyLoginMutation);
+  const [passkeyBusy, setPasskeyBusy] = useState(false);
+  const busy = logInState.loading || signUpState.loading || passkeyBusy;
 
-  async function submit(e: FormEvent<HTMLFormElement>) {
+  function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
     const action = (e.nativeEvent as SubmitEvent).submitter?.getAttribute('value');
+    const variables = { username, password };
+    return signIn(async () => action === 'signup'
+      ? (await signUp({ variables }), false)
+      : (await logIn({ variables })).data?.login.secondFactorRequired ?? false);
+  }
+
+  // withPasskey signs in with no username: begin, the browser's prompt
+  // (src/passkeys.ts), finish. A passkey is both factors: no second step.
+  async function withPasskey() {
+    setPasskeyBusy(true);
+    try {
+      await signIn(async () => {
+        const begun = (await beginPasskey()).data?.beginPasskeyLogin;
+        if (!begun) throw new Error('beginPasskeyLogin answered nothing');
+        const credential = await getPasskey(begun.options);
+        try {
+          await finishPasskey({ variables: { challengeId: begun.challengeId, credential } });
+        } catch (err) {
+          if (errorCode(err) !== 'UNAUTHENTICATED') throw err;
+          // The server does not say why, on purpose: most often the
+          // passkey was deleted from the account, yet the device kept it.
+          throw new PasskeyError(`${errorMessage(err)} This passkey may have been deleted from your account: ` +
+            'sign in with your password.');
+        }
+        return false;
+      });
+    } finally {
+      setPasskeyBusy(false);
+    }
+  }
+
+  // signIn runs one way of signing in, which resolves to whether the new
+  // session waits for its second factor, then checks the cookie held.
+  async function signIn(how: () => Promise<boolean>) {
     setFailure(null);
     setLostCookie(null);
     try {
-      const variables = { username, password };
-      let pending = false; // the session waits for the second factor
-      if (action === 'signup') await signUp({ variables });
-      else pending = (await logIn({ variables })).data?.login.secondFactorRequired ?? false;
+      const pending = await how();
       sessionEnded(null);
       // The answer set the session cookie, unless the browser refused it
       // (see cookies.ts). Ask who we are, outside the cache, before
@@ -84,6 +122,12 @@ export function LoginForm({ graphqlURL }: { graphqlURL: string }) {
         <button type="submit" value="login" disabled={busy}>Log in</button>
         <button type="submit" value="signup" disabled={busy} className="secondary">Sign up</button>
       </div>
+      {passkeysSupported() && (
+        <div className="actions passkey-login">
+          <button type="button" className="secondary" disabled={busy} onClick={() => void withPasskey()}>
+            Sign in with a passkey</button>
+        </div>
+      )}
     </form>
   );
 }

@@ -9,6 +9,10 @@ import { MeQuery } from './operations';
  */
 export const sessionEnded = makeVar<string | null>(null);
 
+// The operations that sign in: their UNAUTHENTICATED is a refusal the form
+// shows, not a session that ended.
+const signIns = new Set(['LogIn', 'SignUp', 'BeginPasskeyLogin', 'FinishPasskeyLogin']);
+
 /**
  * createClient returns the app's Apollo Client for the gatehouse API at uri.
  *
@@ -34,7 +38,7 @@ export function createClient(uri: string): ApolloClient {
       void operation.client.refetchQueries({ include: [MeQuery] });
       return;
     }
-    if (operation.operationName !== 'LogIn' && operation.operationName !== 'SignUp') {
+    if (!signIns.has(operation.operationName ?? '')) {
       sessionEnded('Your session has ended. Log in again.');
     }
     operation.client.cache.writeQuery({ query: MeQuery, data: { me: null, session: null } });

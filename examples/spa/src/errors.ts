@@ -1,4 +1,5 @@
 import { CombinedGraphQLErrors, ServerError } from '@apollo/client';
+import { PasskeyError } from './passkeys';
 
 interface WireError {
   message: string;
@@ -38,6 +39,7 @@ export function secondFactorRequired(error: unknown): boolean {
 
 /** errorMessage says what went wrong, in words for the person at the screen. */
 export function errorMessage(error: unknown): string {
+  if (error instanceof PasskeyError) return error.message; // the browser's, not the server's
   const [first] = wireErrors(error);
   if (!first) {
     // A failed fetch: gatehouse is down or elsewhere (config.json), or the

@@ -129,3 +129,72 @@ export const RegenerateRecoveryCodesMutation = graphql(`
     regenerateRecoveryCodes(password: $password, code: $code)
   }
 `);
+
+// Passkeys (WebAuthn). Each ceremony is begin, the browser, finish: begin
+// returns a challengeId and the options for navigator.credentials, as
+// JSON; finish takes the browser's PublicKeyCredential.toJSON().
+export const PasskeysQuery = graphql(`
+  query Passkeys {
+    passkeys {
+      id
+      name
+      createdAt
+      lastUsedAt
+    }
+  }
+`);
+
+export const BeginPasskeyRegistrationMutation = graphql(`
+  mutation BeginPasskeyRegistration {
+    beginPasskeyRegistration {
+      challengeId
+      options
+    }
+  }
+`);
+
+export const FinishPasskeyRegistrationMutation = graphql(`
+  mutation FinishPasskeyRegistration($challengeId: ID!, $credential: JSONObject!, $name: String) {
+    finishPasskeyRegistration(challengeId: $challengeId, credential: $credential, name: $name) {
+      id
+      name
+    }
+  }
+`);
+
+export const RenamePasskeyMutation = graphql(`
+  mutation RenamePasskey($id: ID!, $name: String!) {
+    renamePasskey(id: $id, name: $name) {
+      id
+      name
+    }
+  }
+`);
+
+export const DeletePasskeyMutation = graphql(`
+  mutation DeletePasskey($id: ID!) {
+    deletePasskey(id: $id)
+  }
+`);
+
+// Signing in with a passkey needs no username: the browser offers the
+// passkeys it holds for this site (discoverable credentials). Like LogIn,
+// the answer sets the session cookie and the app never asks for the token.
+export const BeginPasskeyLoginMutation = graphql(`
+  mutation BeginPasskeyLogin {
+    beginPasskeyLogin {
+      challengeId
+      options
+    }
+  }
+`);
+
+export const FinishPasskeyLoginMutation = graphql(`
+  mutation FinishPasskeyLogin($challengeId: ID!, $credential: JSONObject!) {
+    finishPasskeyLogin(challengeId: $challengeId, credential: $credential) {
+      session {
+        id
+      }
+    }
+  }
+`);
