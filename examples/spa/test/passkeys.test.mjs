@@ -7,8 +7,10 @@
 // parse*OptionsFromJSON and toJSON(), and the server's checks of origin,
 // RP ID, challenge and signature. Passkeys need a secure context and an
 // origin within the RP ID (localhost), so the app and the API are both on
-// http://localhost, on two ports. Offline: a request to any host but the
-// loopback is aborted and fails the test.
+// http://localhost, on two ports; gatehouse allows the app's origin as a
+// passkey origin because CORS_ORIGINS lists it (the default while the RP ID
+// is localhost). Offline: a request to any host but the loopback is
+// aborted and fails the test.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,34 +21,45 @@ const shots = join(spaDir, 'screenshots');
 const password = 'correct horse battery';
 const loopback = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
-let app, origin, api, gatehouse, browser;
+const deployments = [];
+let browser, origin, api, gatehouse; // the main deployment's
 const problems = []; // page errors, console errors, failed or outside requests
+
+// deploy serves the built app on http://localhost:P and starts a gatehouse
+// for it with env added; it returns the app's origin, the API's URL and
+// the server. The app's port comes first, as gatehouse must know its
+// origin; config.json, which names the API's port, is answered by a route
+// set once gatehouse has picked it.
+async function deploy(env = {}) {
+  const routes = {};
+  const app = await serveStatic(join(spaDir, 'dist'), routes);
+  const d = { app, origin: app.origin.replace('127.0.0.1', 'localhost') };
+  deployments.push(d);
+  d.gatehouse = await startGatehouse({ CORS_ORIGINS: d.origin, ...env });
+  d.api = d.gatehouse.api.replace('127.0.0.1', 'localhost');
+  routes['/config.json'] = JSON.stringify({ graphqlURL: d.api });
+  return d;
+}
 
 before(async () => {
   assert.ok(existsSync(join(spaDir, 'dist/index.html')), 'dist/ is missing: run "npm run build" first');
   mkdirSync(shots, { recursive: true });
-  // The app's port first: gatehouse must know its origin, and the app's
-  // config.json the API's port, which gatehouse picks. config.json is
-  // answered by a route, so it can be set after the server starts.
-  const routes = {};
-  app = await serveStatic(join(spaDir, 'dist'), routes);
-  origin = app.origin.replace('127.0.0.1', 'localhost');
-  gatehouse = await startGatehouse({ CORS_ORIGINS: origin, WEBAUTHN_ORIGINS: origin });
-  api = gatehouse.api.replace('127.0.0.1', 'localhost');
-  routes['/config.json'] = JSON.stringify({ graphqlURL: api });
+  ({ origin, api, gatehouse } = await deploy());
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await app?.close();
-  await gatehouse?.stop();
+  for (const d of deployments) {
+    await d.app.close();
+    await d.gatehouse?.stop();
+  }
 });
 
 // device opens the app in a fresh browser context with a virtual
 // authenticator in its page, and returns the page, its DevTools session
 // and the authenticator's id.
-async function device(name) {
+async function device(name, at = origin) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
@@ -60,7 +73,7 @@ async function device(name) {
     if (msg.type() === 'error') problems.push(`${name}: console: ${msg.text()}`);
   });
   page.on('requestfailed', (req) => {
-    if (req.url().startsWith(api)) problems.push(`${name}: ${req.postDataJSON()?.operationName} failed: ${req.failure()?.errorText}`);
+    if (new URL(req.url()).pathname === '/query') problems.push(`${name}: ${req.postDataJSON()?.operationName} failed: ${req.failure()?.errorText}`);
   });
   const cdp = await context.newCDPSession(page);
   await cdp.send('WebAuthn.enable', { enableUI: false });
@@ -70,7 +83,7 @@ async function device(name) {
       isUserVerified: true, automaticPresenceSimulation: true,
     },
   });
-  await page.goto(origin);
+  await page.goto(at);
   return { context, page, cdp, authenticatorId };
 }
 
@@ -210,4 +223,24 @@ test('beginPasskeyRegistration answers the options parseCreationOptionsFromJSON 
   assert.equal(options.authenticatorSelection.residentKey, 'required');
   assert.equal(options.authenticatorSelection.userVerification, 'required');
   assert.ok(options.pubKeyCredParams.some((p) => p.alg === -7), 'ES256 is offered');
+});
+
+test('a sign-in older than PASSKEY_REAUTH: the server\'s FORBIDDEN message, and "Sign in again" leads to the login form', async () => {
+  // PASSKEY_REAUTH=1ms: every sign-in is already too old when the page asks.
+  const stale = await deploy({ PASSKEY_REAUTH: '1ms' });
+  const { context, page, cdp, authenticatorId } = await device('stale', stale.origin);
+  await loginForm(page).getByLabel('Username').fill('grace');
+  await loginForm(page).getByLabel('Password').fill(password);
+  await loginForm(page).getByRole('button', { name: 'Sign up', exact: true }).click();
+  await signedInAs(page, 'grace');
+  await passkeys(page).getByRole('button', { name: 'Add a passkey' }).click();
+  await alert(passkeys(page), 'Adding a passkey needs a recent sign-in: sign in again, then add it.');
+  await shot(page, 'passkey-sign-in-again');
+  assert.equal((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials.length, 0,
+    'the browser was never asked');
+  await passkeys(page).getByRole('button', { name: 'Sign in again' }).click();
+  await loginForm(page).getByRole('status').filter({ hasText: 'Sign in again, then add your passkey.' }).waitFor();
+  assert.equal((await context.cookies(stale.api)).length, 0, 'signed out');
+  assert.deepEqual(problems, []);
+  await context.close();
 });
