@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,8 @@ const commandUsage = `usage:
                                remove a user's second factor (a lost phone) and end all of its sessions
   gatehouse user totp reset-all
                                remove every user's second factor (a TOTP key lost for good), the server stopped
+  gatehouse user passkeys reset NAME
+                               delete all of a user's passkeys (a lost device, an unknown passkey) and end all of its sessions
   gatehouse db [-addr HOST:PORT -tls-cert F -tls-key F -tls-client-ca F]
                                serve the embedded database alone (for several gatehouse instances)
   gatehouse backup [-force] FILE
@@ -78,6 +81,8 @@ type users interface {
 	SetPassword(ctx context.Context, username, password string) error
 	// ResetTOTP reports whether the user had a second factor.
 	ResetTOTP(ctx context.Context, username string) (bool, error)
+	// ResetPasskeys returns how many passkeys it deleted.
+	ResetPasskeys(ctx context.Context, username string) (int, error)
 }
 
 // isTOTPReset reports whether args is `user totp reset NAME` or `user
@@ -86,6 +91,14 @@ func isTOTPReset(args []string) bool {
 	return len(args) == 4 && args[0] == "user" && args[1] == "totp" && args[2] == "reset" ||
 		len(args) == 3 && args[0] == "user" && args[1] == "totp" && args[2] == "reset-all"
 }
+
+// isPasskeysReset reports whether args is `user passkeys reset NAME`.
+func isPasskeysReset(args []string) bool {
+	return len(args) == 4 && args[0] == "user" && args[1] == "passkeys" && args[2] == "reset"
+}
+
+// readsNoPassword reports whether args is a user command without a password.
+func readsNoPassword(args []string) bool { return isTOTPReset(args) || isPasskeysReset(args) }
 
 // checkCommand says whether args, what follows the settings, is a command
 // gatehouse knows, before anything is opened for it: if not, a *usageError
@@ -100,7 +113,7 @@ func checkCommand(args []string, help io.Writer) error {
 		fmt.Fprintln(help, usage)
 		return flag.ErrHelp
 	}
-	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") || isTOTPReset(args) {
+	if len(args) == 3 && args[0] == "user" && (args[1] == "add" || args[1] == "passwd") || readsNoPassword(args) {
 		return nil
 	}
 	if args[0] == "backup" || args[0] == "restore" {
@@ -124,6 +137,17 @@ func isHelp(arg string) bool {
 func runCommand(ctx context.Context, svc users, args []string, password string, stdout io.Writer) error {
 	if err := checkCommand(args, io.Discard); err != nil {
 		return err
+	}
+	if isPasskeysReset(args) {
+		name := args[3]
+		n, err := svc.ResetPasskeys(ctx, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("user passkeys reset: no user %q", name)
+		} else if err != nil {
+			return fmt.Errorf("user passkeys reset: %w", err)
+		}
+		fmt.Fprintf(stdout, "%d passkeys of %q deleted; all of its sessions ended\n", n, name)
+		return nil
 	}
 	if isTOTPReset(args) && args[2] == "reset-all" {
 		all, ok := svc.(interface {
@@ -243,6 +267,10 @@ func serveAdmin(e *embedded.Server, svc *auth.Service, log *slog.Logger) (stop f
 			err = svc.SetPassword(r.Context(), req.Name, req.Password)
 		case "totp-reset":
 			had, err = svc.ResetTOTP(r.Context(), req.Name)
+		case "passkeys-reset":
+			var n int
+			n, err = svc.ResetPasskeys(r.Context(), req.Name)
+			w.Header().Set("Deleted", strconv.Itoa(n))
 		default:
 			http.NotFound(w, r)
 			return
@@ -283,22 +311,31 @@ type adminRequest struct {
 type adminClient string
 
 func (dir adminClient) CreateUser(ctx context.Context, name, password string) error {
-	_, err := dir.call(ctx, "add", name, password)
+	_, _, err := dir.call(ctx, "add", name, password)
 	return err
 }
 
 func (dir adminClient) SetPassword(ctx context.Context, name, password string) error {
-	_, err := dir.call(ctx, "passwd", name, password)
+	_, _, err := dir.call(ctx, "passwd", name, password)
 	return err
 }
 
+func (dir adminClient) ResetPasskeys(ctx context.Context, name string) (int, error) {
+	_, header, err := dir.call(ctx, "passkeys-reset", name, "")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(header.Get("Deleted"))
+}
+
 func (dir adminClient) ResetTOTP(ctx context.Context, name string) (bool, error) {
-	status, err := dir.call(ctx, "totp-reset", name, "")
+	status, _, err := dir.call(ctx, "totp-reset", name, "")
 	return status == http.StatusOK, err // 200: there was one; 204: none
 }
 
-// call runs command over the socket and returns the status of its success.
-func (dir adminClient) call(ctx context.Context, command, name, password string) (int, error) {
+// call runs command over the socket and returns the status and header of
+// its success.
+func (dir adminClient) call(ctx context.Context, command, name, password string) (int, http.Header, error) {
 	c := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return datadir.Dial(ctx, string(dir), adminSocket)
@@ -308,21 +345,21 @@ func (dir adminClient) call(ctx context.Context, command, name, password string)
 	body, _ := json.Marshal(adminRequest{Name: name, Password: password})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gatehouse/user/"+command, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("admin socket: %w", err)
+		return 0, nil, fmt.Errorf("admin socket: %w", err)
 	}
 	defer res.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
 	switch res.StatusCode {
 	case http.StatusNoContent, http.StatusOK:
-		return res.StatusCode, nil
+		return res.StatusCode, res.Header, nil
 	case http.StatusNotFound:
-		return 0, storage.ErrNotFound
+		return 0, nil, storage.ErrNotFound
 	default:
-		return 0, errors.New(string(msg))
+		return 0, nil, errors.New(string(msg))
 	}
 }
 

@@ -17,6 +17,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+	"golang.org/x/net/publicsuffix"
+
 	"gatehouse/auth"
 	"gatehouse/storage"
 )
@@ -202,10 +205,27 @@ func (c *config) checkPasskeyOrigins() []error {
 		return []error{fmt.Errorf("WEBAUTHN_ORIGINS is required with WEBAUTHN_RP_ID=%s: behind a proxy the server cannot know "+
 			"the origin its pages are served from; list them, like https://%s", c.rpID, c.rpID)}
 	}
+	if ps, _ := publicsuffix.PublicSuffix(c.rpID); ps == c.rpID && c.rpID != "localhost" {
+		return []error{fmt.Errorf("WEBAUTHN_RP_ID=%s is a public suffix (like com or co.uk), which browsers refuse: "+
+			"give the site's domain, like example.%s", c.rpID, c.rpID)}
+	}
 	var errs []error
 	for _, o := range c.rpOrigins {
 		if !fitsRPID(o, c.rpID) {
 			errs = append(errs, fmt.Errorf("WEBAUTHN_ORIGINS: %s is not on WEBAUTHN_RP_ID %s (nor a subdomain of it): browsers refuse passkeys there", o, c.rpID))
+		} else if u, _ := url.Parse(o); u.Scheme != "https" && u.Hostname() != "localhost" && !strings.HasSuffix(u.Hostname(), ".localhost") {
+			errs = append(errs, fmt.Errorf("WEBAUTHN_ORIGINS: %s is plain http: browsers offer passkeys to https pages (and localhost) only", o))
+		}
+	}
+	if len(errs) == 0 {
+		// Whatever else the library refuses, refused now, before anything
+		// is opened.
+		origins := c.passkeyOrigins("8080")
+		if len(origins) == 0 {
+			origins = []string{"http://localhost"}
+		}
+		if _, err := webauthn.New(&webauthn.Config{RPID: c.rpID, RPDisplayName: c.rpName, RPOrigins: origins}); err != nil {
+			errs = append(errs, fmt.Errorf("WEBAUTHN_RP_ID=%s or WEBAUTHN_ORIGINS: not usable for passkeys: %w", c.rpID, err))
 		}
 	}
 	return errs

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"gatehouse/internal/softauthn"
+	"gatehouse/internal/testlog"
 )
 
 // With the default relying party (localhost), the playground's own origin,
@@ -82,4 +85,46 @@ func (g *gatehouse) gql(token, q string, vars map[string]any) map[string]any {
 		g.t.Fatal(err)
 	}
 	return out
+}
+
+// `gatehouse user passkeys reset NAME` deletes a user's passkeys and ends
+// its sessions, through the running server or with it stopped.
+func TestUserPasskeysReset(t *testing.T) {
+	env := testEnv(t)
+	g := start(t, env)
+	u, _ := url.Parse(g.url)
+	a := softauthn.New("http://localhost:" + u.Port())
+	token := dig(g.query("", `mutation { register(username: "planted", password: "correct horse") { token } }`), "register", "token")
+	id, options := challengeOf(t, g.query(token, `mutation { beginPasskeyRegistration { challengeId options } }`), "beginPasskeyRegistration")
+	cred, err := a.Create(options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.gql(token, `mutation($id: ID!, $c: JSONObject!) { finishPasskeyRegistration(challengeId: $id, credential: $c) { id } }`,
+		map[string]any{"id": id, "c": json.RawMessage(cred)}); r["errors"] != nil {
+		t.Fatal(r)
+	}
+	var out testlog.Buffer
+	cmd := func(args ...string) error {
+		return run(context.Background(), append([]string{"gatehouse"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), &out)
+	}
+	if err := cmd("user", "passkeys", "reset", "Planted"); err != nil || !strings.Contains(out.String(), `1 passkeys of "Planted" deleted; all of its sessions ended`) {
+		t.Fatalf("user passkeys reset through the server: %v\n%s", err, &out)
+	}
+	if r := g.query(token, `{ me { username } }`); toJSON(r) != `{"data":{"me":null}}` {
+		t.Errorf("a session survived: %v", r)
+	}
+	id, options = challengeOf(t, g.query("", `mutation { beginPasskeyLogin { challengeId options } }`), "beginPasskeyLogin")
+	cred, _ = a.Get(options)
+	if r := g.gql("", `mutation($id: ID!, $c: JSONObject!) { finishPasskeyLogin(challengeId: $id, credential: $c) { token } }`,
+		map[string]any{"id": id, "c": json.RawMessage(cred)}); r["errors"] == nil {
+		t.Errorf("the deleted passkey still signs in: %v", r)
+	}
+	g.stop()
+	if err := cmd("user", "passkeys", "reset", "planted"); err != nil || !strings.Contains(out.String(), `0 passkeys of "planted" deleted`) {
+		t.Errorf("user passkeys reset with the server stopped: %v\n%s", err, &out)
+	}
+	if err := cmd("user", "passkeys", "reset", "ghost"); err == nil || !strings.Contains(err.Error(), `no user "ghost"`) {
+		t.Errorf("an unknown user: %v", err)
+	}
 }

@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(rest) > 0 {
 		// Read before anything is opened: without a password the command
 		// fails and touches nothing.
-		if !isTOTPReset(rest) {
+		if !readsNoPassword(rest) {
 			if password, err = readPassword(stdin); err != nil {
 				return err
 			}

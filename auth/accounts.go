@@ -35,7 +35,7 @@ func (s *Service) Register(ctx context.Context, username, password string, data 
 	if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c, FactorPassword, false)
+	return s.openSession(ctx, u, data, c, opening{factor: FactorPassword})
 }
 
 // Login checks a username and password and opens a new session: a pending
@@ -76,7 +76,7 @@ func (s *Service) login(ctx context.Context, username, password string, data str
 	} else if err != nil {
 		return nil, Token{}, err
 	}
-	return s.openSession(ctx, u, data, c, FactorPassword, u.TOTPID != "")
+	return s.openSession(ctx, u, data, c, opening{factor: FactorPassword, pending: u.TOTPID != ""})
 }
 
 // errWrongPassword is checkPassword's answer for a wrong password or an
@@ -144,7 +144,8 @@ func (s *Service) rehash(ctx context.Context, u *storage.User, password string) 
 // see; this one it may not see yet, so after storing it, openSession reads
 // u again and takes it back if the credential changed. Beyond the per-user
 // cap, the user's oldest sessions end.
-func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client, factor string, pending bool) (*storage.Session, Token, error) {
+func (s *Service) openSession(ctx context.Context, u *storage.User, data string, c Client, o opening) (*storage.Session, Token, error) {
+	pending := o.pending
 	now := s.now()
 	tok := NewToken()
 	expires := s.slide(now, now)
@@ -152,7 +153,7 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 		expires = earlier(expires, now.Add(s.cfg.SecondFactorTimeout))
 	}
 	sess := NewSession(u, tok, data, c, now, expires)
-	sess.Factors, sess.Pending, sess.AuthAt = []string{factor}, pending, now
+	sess.Factors, sess.Pending, sess.AuthAt, sess.PasskeyID = []string{o.factor}, pending, now, o.passkeyID
 	ids, err := s.store.CreateSession(ctx, sess)
 	if err != nil {
 		return nil, Token{}, err
@@ -170,6 +171,14 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 	s.meter().SessionCreated()
 	s.endOverCap(ctx, u, ids, sess)
 	return sess, tok, nil
+}
+
+// opening is how a session is opened: the factor proven, whether a second
+// one is pending, and the passkey that proved it, if one did.
+type opening struct {
+	factor    string
+	pending   bool
+	passkeyID string
 }
 
 // endOverCap ends the oldest of u's sessions ids beyond the per-user cap,

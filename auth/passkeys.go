@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -84,13 +86,12 @@ var (
 	// ErrReauthRequired: registering a passkey needs a recent sign-in.
 	ErrReauthRequired = &Error{Code: EForbidden, Message: "adding a passkey needs a recent sign-in: sign in again, then add it"}
 
-	errChallenge        = &InputError{Field: "challengeId", Reason: "is unknown, used or expired: begin again"}
-	errRegistration     = &InputError{Field: "credential", Reason: "is not a passkey registration this server accepts (origin, RP ID, challenge, user verification or format)"}
-	errAssertionFormat  = &InputError{Field: "credential", Reason: "is not a WebAuthn assertion (PublicKeyCredential.toJSON() of navigator.credentials.get())"}
-	errTooManyPasskeys  = &InputError{Reason: fmt.Sprintf("a user has at most %d passkeys: delete one first", maxPasskeys)}
-	errPasskeyKnown     = &InputError{Field: "credential", Reason: "is registered already"}
-	errPasskeyName      = &InputError{Field: "name", Reason: fmt.Sprintf("must be 1 to %d characters", maxPasskeyLen)}
-	errNoPasskeySession = errors.New("auth: passkey challenge of another session")
+	errChallenge       = &InputError{Field: "challengeId", Reason: "is unknown, used or expired: begin again"}
+	errRegistration    = &InputError{Field: "credential", Reason: "is not a passkey registration this server accepts (origin, RP ID, challenge, user verification or format)"}
+	errAssertionFormat = &InputError{Field: "credential", Reason: "is not a WebAuthn assertion (PublicKeyCredential.toJSON() of navigator.credentials.get())"}
+	errTooManyPasskeys = &InputError{Reason: fmt.Sprintf("a user has at most %d passkeys: delete one first", maxPasskeys)}
+	errPasskeyKnown    = &InputError{Field: "credential", Reason: "is registered already"}
+	errPasskeyName     = &InputError{Field: "name", Reason: fmt.Sprintf("must be 1 to %d characters, some of them visible, none of them control or formatting characters", maxPasskeyLen)}
 )
 
 // webAuthnUser is a user as the library sees it: the user handle is the
@@ -135,9 +136,12 @@ type PasskeyChallenge struct {
 // challenge, so their number is bounded before they are stored.
 const challengesPerWindow = 10
 
-func (s *Service) newChallenge(ctx context.Context, kind, sessionID string, options any, data *webauthn.SessionData) (*PasskeyChallenge, error) {
-	network := "passkey:" + clientNetwork(ClientFrom(ctx).IP)
-	r, err := s.reserve(ctx, reserved{network, challengesPerWindow * s.cfg.Throttle.IPLimit})
+func (s *Service) newChallenge(ctx context.Context, kind, sessionID, userID string, options any, data *webauthn.SessionData) (*PasskeyChallenge, error) {
+	budget := "passkey:" + clientNetwork(ClientFrom(ctx).IP) // sign-ins, per client network
+	if userID != "" {
+		budget = "passkey:user:" + userID // registrations, per user: a flood from the network does not block them
+	}
+	r, err := s.reserve(ctx, reserved{budget, challengesPerWindow * s.cfg.Throttle.IPLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -157,38 +161,35 @@ func (s *Service) newChallenge(ctx context.Context, kind, sessionID string, opti
 	return &PasskeyChallenge{ID: c.ID, Options: opts}, nil
 }
 
-// takeChallenge consumes challenge id of kind and returns its session
-// data; errChallenge for one that is unknown, used, expired or of another
-// kind.
-func (s *Service) takeChallenge(ctx context.Context, id, kind string) (*storage.Challenge, *webauthn.SessionData, error) {
+// takeChallenge consumes challenge id of kind, begun by session sessionID
+// ("" for a sign-in), and returns its session data; errChallenge for one
+// that is unknown, used, expired, of another kind or another session's
+// (which stays for its own session to finish).
+func (s *Service) takeChallenge(ctx context.Context, id, kind, sessionID string) (*webauthn.SessionData, error) {
 	if !validID(id) {
-		return nil, nil, errChallenge
+		return nil, errChallenge
 	}
-	c, err := s.store.TakeChallenge(ctx, id)
+	c, err := s.store.TakeChallenge(ctx, id, kind, sessionID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, errChallenge
+		return nil, errChallenge
 	} else if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if c.Kind != kind || !s.cfg.Now().Before(c.ExpiresAt) {
-		return nil, nil, errChallenge
+	if !s.cfg.Now().Before(c.ExpiresAt) {
+		return nil, errChallenge
 	}
 	var sd webauthn.SessionData
 	if err := json.Unmarshal(c.Data, &sd); err != nil {
-		return nil, nil, fmt.Errorf("auth: challenge %s: %w", id, err)
+		return nil, fmt.Errorf("auth: challenge %s: %w", id, err)
 	}
-	return c, &sd, nil
+	return &sd, nil
 }
 
 // BeginPasskeyRegistration starts registering a passkey for the caller,
 // whose session must have proven a factor within PasskeyConfig.Reauth.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *storage.Session) (*PasskeyChallenge, error) {
-	authAt := caller.AuthAt
-	if authAt.IsZero() {
-		authAt = caller.CreatedAt
-	}
-	if s.cfg.Now().Sub(authAt) > s.cfg.Passkeys.Reauth {
-		return nil, ErrReauthRequired
+	if err := s.recentSignIn(caller); err != nil {
+		return nil, err
 	}
 	u, err := s.store.UserByKey(ctx, caller.UserKey)
 	if err != nil {
@@ -216,7 +217,20 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *storage.
 	if err != nil {
 		return nil, fmt.Errorf("auth: begin passkey registration: %w", err)
 	}
-	return s.newChallenge(ctx, "registration", caller.ID, creation.Response, sd)
+	return s.newChallenge(ctx, "registration", caller.ID, u.ID, creation.Response, sd)
+}
+
+// recentSignIn refuses a session that proved no factor within
+// PasskeyConfig.Reauth.
+func (s *Service) recentSignIn(caller *storage.Session) error {
+	authAt := caller.AuthAt
+	if authAt.IsZero() {
+		authAt = caller.CreatedAt
+	}
+	if s.cfg.Now().Sub(authAt) > s.cfg.Passkeys.Reauth {
+		return ErrReauthRequired
+	}
+	return nil
 }
 
 // FinishPasskeyRegistration checks the browser's credential against the
@@ -226,13 +240,13 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 	if err != nil {
 		return nil, err
 	}
-	c, sd, err := s.takeChallenge(ctx, challengeID, "registration")
-	if err != nil {
+	// Recent when it finishes too: a challenge lives longer than that.
+	if err := s.recentSignIn(caller); err != nil {
 		return nil, err
 	}
-	if c.SessionID != caller.ID { // begun by another session
-		s.log.WarnContext(ctx, "passkey registration refused", "err", errNoPasskeySession, "session", caller.ID)
-		return nil, errChallenge
+	sd, err := s.takeChallenge(ctx, challengeID, "registration", caller.ID)
+	if err != nil {
+		return nil, err
 	}
 	u, err := s.store.UserByKey(ctx, caller.UserKey)
 	if err != nil {
@@ -293,13 +307,20 @@ func passkeyName(name *string, userAgent string) (string, error) {
 		return defaultPasskeyName(userAgent), nil
 	}
 	n := strings.TrimSpace(*name)
-	if l := utf8.RuneCountInString(n); l < 1 || l > maxPasskeyLen || !utf8.ValidString(n) || strings.ContainsFunc(n, isControl) {
+	if l := utf8.RuneCountInString(n); l < 1 || l > maxPasskeyLen || !utf8.ValidString(n) ||
+		strings.ContainsFunc(n, hidden) || !strings.ContainsFunc(n, visible) {
 		return "", errPasskeyName
 	}
 	return n, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// hidden are the characters a name must not hold: controls, formatting
+// (bidirectional overrides, zero-width), line and paragraph separators.
+func hidden(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+}
+
+func visible(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) }
 
 // defaultPasskeyName names a passkey after the browser and system in
 // userAgent, as far as a few well-known words tell them.
@@ -334,7 +355,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (*PasskeyChal
 	if err != nil {
 		return nil, fmt.Errorf("auth: begin passkey login: %w", err)
 	}
-	return s.newChallenge(ctx, "login", "", assertion.Response, sd)
+	return s.newChallenge(ctx, "login", "", "", assertion.Response, sd)
 }
 
 // FinishPasskeyLogin checks an assertion against a login challenge and
@@ -353,7 +374,7 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 	if err != nil {
 		return nil, Token{}, err
 	}
-	u, err := s.passkeyLogin(ctx, challengeID, credential)
+	u, passkeyID, err := s.passkeyLogin(ctx, challengeID, credential)
 	var input *InputError
 	switch {
 	case err == nil:
@@ -367,7 +388,7 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 		r.release(ctx, false)
 		return nil, Token{}, err
 	}
-	sess, tok, err := s.openSession(ctx, u, data, c, FactorPasskey, false)
+	sess, tok, err := s.openSession(ctx, u, data, c, opening{factor: FactorPasskey, passkeyID: passkeyID})
 	if err != nil {
 		return nil, Token{}, err
 	}
@@ -375,16 +396,16 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 }
 
 // passkeyLogin verifies the assertion and counts the passkey's use; it
-// returns the user signed in.
-func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential string) (*storage.User, error) {
-	_, sd, err := s.takeChallenge(ctx, challengeID, "login")
+// returns the user signed in and the passkey's id.
+func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential string) (*storage.User, string, error) {
+	sd, err := s.takeChallenge(ctx, challengeID, "login", "")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(credential))
 	if err != nil {
 		s.log.InfoContext(ctx, "passkey sign-in refused", "err", err)
-		return nil, errAssertionFormat
+		return nil, "", errAssertionFormat
 	}
 	var (
 		user    *storage.User
@@ -410,27 +431,27 @@ func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential stri
 	_, cred, err := s.webauthn.ValidatePasskeyLogin(handler, *sd, parsed)
 	if err != nil || passkey == nil {
 		s.log.InfoContext(ctx, "passkey sign-in refused", "err", err)
-		return nil, ErrPasskeyFailed
+		return nil, "", ErrPasskeyFailed
 	}
 	if cred.Authenticator.CloneWarning {
 		s.log.WarnContext(ctx, "passkey sign-in refused: its signature counter went backwards, a possible clone",
 			"user", user.ID, "passkey", passkey.ID, "stored", passkey.SignCount, "presented", cred.Authenticator.SignCount)
-		return nil, ErrPasskeyFailed
+		return nil, "", ErrPasskeyFailed
 	}
 	record, err := json.Marshal(cred)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	// The count moves only from the value this check saw: of two sign-ins
 	// with one counter value, one wins, and the other is a replay or a clone.
 	if err := s.store.UsePasskey(ctx, passkey, cred.Authenticator.SignCount, record, s.now()); errors.Is(err, storage.ErrNotFound) {
 		s.log.WarnContext(ctx, "passkey sign-in refused: its counter moved meanwhile", "user", user.ID, "passkey", passkey.ID)
-		return nil, ErrPasskeyFailed
+		return nil, "", ErrPasskeyFailed
 	} else if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.log.InfoContext(ctx, "passkey sign-in", "user", user.ID, "passkey", passkey.ID)
-	return user, nil
+	return user, passkey.ID, nil
 }
 
 // Passkeys returns the caller's passkeys, newest first.
@@ -462,8 +483,57 @@ func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id
 		return false, nil
 	}
 	deleted, err := s.store.DeletePasskey(ctx, id, caller.UserID)
-	if deleted {
-		s.log.InfoContext(ctx, "passkey removed", "user", caller.UserID, "passkey", id, "session", caller.ID)
+	if !deleted || err != nil {
+		return deleted, err
 	}
-	return deleted, err
+	s.log.InfoContext(ctx, "passkey removed", "user", caller.UserID, "passkey", id, "session", caller.ID)
+	// The sessions it opened end with it (the caller's own stays: it is
+	// the one asking), so that deleting a stolen passkey evicts its holder.
+	all, err := s.store.SessionsOfUser(context.WithoutCancel(ctx), caller.UserID, math.MaxInt)
+	if err != nil {
+		return true, err
+	}
+	var ended []string
+	for _, sess := range all {
+		if sess.PasskeyID == id && sess.ID != caller.ID {
+			ended = append(ended, sess.ID)
+		}
+	}
+	n, err := s.store.DeleteSessions(context.WithoutCancel(ctx), caller.UserID, ended)
+	s.meter().SessionsEnded(int(n), "revoked")
+	return true, err
+}
+
+// ResetPasskeys deletes every passkey of a user from the shell (a device
+// lost or a passkey planted) and ends all of the user's sessions. It
+// returns how many passkeys it deleted; storage.ErrNotFound for an
+// unknown user.
+func (s *Service) ResetPasskeys(ctx context.Context, username string) (int, error) {
+	_, key, err := NormalizeUsername(username)
+	if err != nil {
+		return 0, err
+	}
+	u, err := s.store.UserByKey(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := s.store.PasskeysOfUser(ctx, u.ID)
+	if err != nil {
+		return 0, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	n := 0
+	for _, p := range keys {
+		deleted, err := s.store.DeletePasskey(ctx, p.ID, u.ID)
+		if err != nil {
+			return n, err
+		}
+		if deleted {
+			n++
+		}
+	}
+	ended, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
+	s.meter().SessionsEnded(int(ended), "revoked")
+	s.log.InfoContext(ctx, "passkeys reset by an administrator", "user", u.ID, "passkeys", n)
+	return n, err
 }

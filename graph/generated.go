@@ -885,7 +885,10 @@ type Mutation {
   ): AuthPayload!
   "Rename one of the caller's passkeys; null when there is no such passkey of the caller's."
   renamePasskey("The passkey's id." id: ID!, "1 to 64 characters." name: String!): Passkey
-  "Delete one of the caller's passkeys; false when there is no such passkey of the caller's."
+  """
+  Delete one of the caller's passkeys, and end the sessions it opened (not
+  the caller's own); false when there is no such passkey of the caller's.
+  """
   deletePasskey("The passkey's id." id: ID!): Boolean!
 }
 `, BuiltIn: false},

@@ -350,3 +350,66 @@ func TestPasswordChangeCountsAsARecentSignIn(t *testing.T) {
 	owner.token = out.ChangePassword.Token
 	owner.addPasskey(t, softauthn.New(passkeyOrigin), "after the change")
 }
+
+// Deleting a passkey ends the sessions it opened: its holder is evicted.
+func TestDeletingAPasskeyEndsItsSessions(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "evicting", "correct horse")
+	stolen := softauthn.New(passkeyOrigin)
+	pk := owner.addPasskey(t, stolen, "stolen laptop")
+	thief := e.client()
+	thief.token = thief.passkeyLoginOK(t, stolen).FinishPasskeyLogin.Token
+	other := e.client()
+	other.login(t, "evicting", "correct horse")
+	var del struct{ DeletePasskey bool }
+	owner.ok(t, `mutation($id: ID!) { deletePasskey(id: $id) }`, map[string]any{"id": pk.ID}, &del)
+	if !del.DeletePasskey || thief.me(t) != "" || other.me(t) != "evicting" || owner.me(t) != "evicting" {
+		t.Fatal("deletePasskey did not end exactly the sessions the passkey opened")
+	}
+}
+
+// A registration challenge is finished only by the session that began it,
+// another session's attempt leaves it usable, and the sign-in must still
+// be recent when it finishes.
+func TestPasskeyRegistrationChallengeIsTheSessions(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "bound", "correct horse")
+	a := softauthn.New(passkeyOrigin)
+	var b struct{ BeginPasskeyRegistration challenge }
+	owner.ok(t, beginRegistration, nil, &b)
+	cred, err := a.Create(b.BeginPasskeyRegistration.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]any{"id": b.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred)}
+	other := e.client()
+	other.login(t, "bound", "correct horse")
+	if code := other.do(t, finishRegistration, vars).code(t); code != "BAD_USER_INPUT" {
+		t.Fatalf("another session's finish: %s", code)
+	}
+	var f struct{ FinishPasskeyRegistration passkey }
+	owner.ok(t, finishRegistration, vars, &f) // not burned by the other
+
+	owner.ok(t, beginRegistration, nil, &b)
+	cred, _ = softauthn.New(passkeyOrigin).Create(b.BeginPasskeyRegistration.Options)
+	e.clock.Advance(10*time.Minute + time.Second)
+	vars = map[string]any{"id": b.BeginPasskeyRegistration.ChallengeID, "c": json.RawMessage(cred)}
+	if code := owner.do(t, finishRegistration, vars).code(t); code != "FORBIDDEN" {
+		t.Fatalf("a finish after PASSKEY_REAUTH: %s, want FORBIDDEN", code)
+	}
+}
+
+func TestPasskeyNamesShowWhatTheySay(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "namer", "correct horse")
+	pk := owner.addPasskey(t, softauthn.New(passkeyOrigin), "Ключ 🔑")
+	for _, name := range []string{"\u202eSOcam no emorhC", "a\u0085b", "\u200b", "\ufeff", "a\u2028b", "a\tb", strings.Repeat("x", 65)} {
+		if code := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
+			map[string]any{"id": pk.ID, "n": name}).code(t); code != "BAD_USER_INPUT" {
+			t.Errorf("name %q: %s, want BAD_USER_INPUT", name, code)
+		}
+	}
+}

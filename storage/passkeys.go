@@ -245,12 +245,17 @@ func (s *Store) CreateChallenge(ctx context.Context, c *Challenge) error {
 	return claim(ctx, s.challenges, challengeDoc(*c))
 }
 
-// TakeChallenge consumes challenge id and returns it: of concurrent takers
-// one gets it, the others ErrNotFound (as for an unknown id).
-func (s *Store) TakeChallenge(ctx context.Context, id string) (*Challenge, error) {
+// TakeChallenge consumes challenge id of kind, begun by session sessionID
+// ("" for none), and returns it: of concurrent takers one gets it, the
+// others ErrNotFound, as for an unknown id or one of another kind or
+// session (which it leaves alone).
+func (s *Store) TakeChallenge(ctx context.Context, id, kind, sessionID string) (*Challenge, error) {
 	var d challengeDoc
 	if err := s.challenges.FindOne(ctx, byID(id)).Decode(&d); err != nil {
 		return nil, translate("challenge", err)
+	}
+	if d.Kind != kind || d.SessionID != sessionID {
+		return nil, ErrNotFound
 	}
 	res, err := s.challenges.DeleteOne(ctx, byID(id))
 	if err != nil {

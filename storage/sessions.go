@@ -51,6 +51,9 @@ type Session struct {
 	// AuthAt is when the session last proved a factor (zero for sessions
 	// from before it was recorded: their creation stands in).
 	AuthAt time.Time
+	// PasskeyID names the passkey that opened the session, if one did:
+	// deleting the passkey ends it.
+	PasskeyID string
 }
 
 type sessionDoc struct {
@@ -69,6 +72,7 @@ type sessionDoc struct {
 	Factors       []string  `bson:"factors,omitempty"`
 	Pending       bool      `bson:"pending,omitempty"`
 	AuthAt        time.Time `bson:"authAt,omitempty"`
+	PasskeyID     string    `bson:"passkeyId,omitempty"`
 }
 
 func (d *sessionDoc) session() *Session {
