@@ -205,6 +205,9 @@ func (c *config) checkPasskeyOrigins() []error {
 		return []error{fmt.Errorf("WEBAUTHN_ORIGINS is required with WEBAUTHN_RP_ID=%s: behind a proxy the server cannot know "+
 			"the origin its pages are served from; list them, like https://%s", c.rpID, c.rpID)}
 	}
+	if net.ParseIP(c.rpID) != nil {
+		return []error{fmt.Errorf("WEBAUTHN_RP_ID=%s is an IP address: passkeys are bound to a domain; give one (or localhost)", c.rpID)}
+	}
 	if ps, _ := publicsuffix.PublicSuffix(c.rpID); ps == c.rpID && c.rpID != "localhost" {
 		return []error{fmt.Errorf("WEBAUTHN_RP_ID=%s is a public suffix (like com or co.uk), which browsers refuse: "+
 			"give the site's domain, like example.%s", c.rpID, c.rpID)}

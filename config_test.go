@@ -152,6 +152,7 @@ func TestSettingsThatContradictEachOther(t *testing.T) {
 		{map[string]string{"MONGODB_URI": "mongodb://db.example/"}, []string{"TOTP_KEY is required with MONGODB_URI", "openssl rand -base64 32"}},
 		{map[string]string{"WEBAUTHN_RP_ID": "example.com"}, []string{"WEBAUTHN_ORIGINS is required with WEBAUTHN_RP_ID=example.com", "like https://example.com"}},
 		{map[string]string{"WEBAUTHN_RP_ID": "co.uk", "WEBAUTHN_ORIGINS": "https://shop.co.uk"}, []string{"WEBAUTHN_RP_ID=co.uk is a public suffix"}},
+		{map[string]string{"WEBAUTHN_RP_ID": "127.0.0.1", "WEBAUTHN_ORIGINS": "https://127.0.0.1"}, []string{"is an IP address"}},
 		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "http://example.com"}, []string{"http://example.com is plain http"}},
 		{map[string]string{"WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://app.example.com,https://evil.com"},
 			[]string{"https://evil.com is not on WEBAUTHN_RP_ID example.com"}},

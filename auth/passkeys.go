@@ -284,6 +284,17 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 	case err != nil:
 		return nil, err
 	}
+	// The session that adds it must still be alive once it is stored: one
+	// ended meanwhile (its passkey deleted, a reset) does not leave one.
+	if cur, err := s.store.SessionByID(ctx, caller.ID); err != nil || !digestsEqual(cur.SecretHash, caller.SecretHash) {
+		if _, derr := s.store.DeletePasskey(context.WithoutCancel(ctx), p.ID, u.ID); derr != nil {
+			return nil, derr
+		}
+		if err == nil || errors.Is(err, storage.ErrNotFound) {
+			err = ErrUnauthenticated
+		}
+		return nil, err
+	}
 	s.log.InfoContext(ctx, "passkey added", "user", u.ID, "passkey", p.ID, "session", caller.ID)
 	return p, nil
 }
@@ -315,12 +326,22 @@ func passkeyName(name *string, userAgent string) (string, error) {
 }
 
 // hidden are the characters a name must not hold: controls, formatting
-// (bidirectional overrides, zero-width), line and paragraph separators.
+// (bidirectional overrides, zero-width spaces), line and paragraph
+// separators, and fillers that show as nothing. The joiners that emoji and
+// some scripts need, and the tags of subdivision flags, stay.
 func hidden(r rune) bool {
+	switch {
+	case r == '\u200c' || r == '\u200d' || 0xE0020 <= r && r <= 0xE007F:
+		return false
+	case r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' || r == '\u2800':
+		return true
+	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
-func visible(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S) }
+func visible(r rune) bool {
+	return !hidden(r) && unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
+}
 
 // defaultPasskeyName names a passkey after the browser and system in
 // userAgent, as far as a few well-known words tell them.
@@ -390,6 +411,19 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 	}
 	sess, tok, err := s.openSession(ctx, u, data, c, opening{factor: FactorPasskey, passkeyID: passkeyID})
 	if err != nil {
+		return nil, Token{}, err
+	}
+	// A deletion of the passkey ends the sessions it finds; this one it may
+	// not have found yet, so after storing it, read the passkey again and
+	// take the session back if it is gone (as openSession does for the
+	// credential).
+	if _, err := s.store.PasskeyByID(ctx, passkeyID); err != nil {
+		if _, derr := s.store.DeleteSession(context.WithoutCancel(ctx), sess.ID, u.ID); derr != nil {
+			return nil, Token{}, derr
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			err = ErrPasskeyFailed
+		}
 		return nil, Token{}, err
 	}
 	return sess, tok, nil
@@ -517,11 +551,19 @@ func (s *Service) ResetPasskeys(ctx context.Context, username string) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	// Sessions first (none of them can add a passkey after: a registration
+	// re-checks its session once stored), then the passkeys (a sign-in
+	// re-checks its passkey once its session is stored), then sessions
+	// again, for the sign-ins in between.
+	ctx = context.WithoutCancel(ctx)
+	first, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
+	if err != nil {
+		return 0, err
+	}
 	keys, err := s.store.PasskeysOfUser(ctx, u.ID)
 	if err != nil {
 		return 0, err
 	}
-	ctx = context.WithoutCancel(ctx)
 	n := 0
 	for _, p := range keys {
 		deleted, err := s.store.DeletePasskey(ctx, p.ID, u.ID)
@@ -533,7 +575,7 @@ func (s *Service) ResetPasskeys(ctx context.Context, username string) (int, erro
 		}
 	}
 	ended, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
-	s.meter().SessionsEnded(int(ended), "revoked")
+	s.meter().SessionsEnded(int(first+ended), "revoked")
 	s.log.InfoContext(ctx, "passkeys reset by an administrator", "user", u.ID, "passkeys", n)
 	return n, err
 }

@@ -406,10 +406,56 @@ func TestPasskeyNamesShowWhatTheySay(t *testing.T) {
 	owner := e.client()
 	owner.register(t, "namer", "correct horse")
 	pk := owner.addPasskey(t, softauthn.New(passkeyOrigin), "Ключ 🔑")
-	for _, name := range []string{"\u202eSOcam no emorhC", "a\u0085b", "\u200b", "\ufeff", "a\u2028b", "a\tb", strings.Repeat("x", 65)} {
+	for _, name := range []string{"👩\u200d💻 laptop", "می\u200cخواهم", "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", "ශ්\u200dරී"} {
+		if r := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
+			map[string]any{"id": pk.ID, "n": name}); len(r.Errors) > 0 {
+			t.Errorf("name %q refused: %+v", name, r.Errors)
+		}
+	}
+	for _, name := range []string{"\u202eSOcam no emorhC", "a\u0085b", "\u200b", "\ufeff", "a\u2028b", "a\tb", strings.Repeat("x", 65),
+		"\u3164\u3164", "\u2800", "\u200d"} {
 		if code := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
 			map[string]any{"id": pk.ID, "n": name}).code(t); code != "BAD_USER_INPUT" {
 			t.Errorf("name %q: %s, want BAD_USER_INPUT", name, code)
+		}
+	}
+}
+
+// A sign-in at the instant its passkey is deleted never keeps a session.
+func TestPasskeyDeletionRacingSignIns(t *testing.T) {
+	e := newPatientEnv(t, withPasskeys, withThrottle(1000))
+	owner := e.client()
+	owner.register(t, "racing-delete", "correct horse")
+	for round := range 10 {
+		a := softauthn.New(passkeyOrigin)
+		pk := owner.addPasskey(t, a, "doomed")
+		const n = 6
+		tokens := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			clone := softauthn.New(passkeyOrigin)
+			clone.Import(a.Credentials()[0])
+			clone.SetSignCount(clone.Credentials()[0].ID, uint32(1000*(i+1))) // each ahead of the others
+			wg.Go(func() {
+				c := e.client()
+				if r := c.passkeyLogin(t, clone); len(r.Errors) == 0 {
+					var out passkeySignIn
+					_ = json.Unmarshal(r.Data, &out)
+					tokens[i] = out.FinishPasskeyLogin.Token
+				}
+			})
+		}
+		wg.Go(func() {
+			var del struct{ DeletePasskey bool }
+			owner.ok(t, `mutation($id: ID!) { deletePasskey(id: $id) }`, map[string]any{"id": pk.ID}, &del)
+		})
+		wg.Wait()
+		for i, tok := range tokens {
+			c := e.client()
+			c.token = tok
+			if tok != "" && c.me(t) != "" {
+				t.Fatalf("round %d: sign-in %d kept a session of a deleted passkey", round, i)
+			}
 		}
 	}
 }
