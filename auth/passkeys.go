@@ -106,9 +106,10 @@ func (w *webAuthnUser) WebAuthnName() string                       { return w.u.
 func (w *webAuthnUser) WebAuthnDisplayName() string                { return w.u.Name }
 func (w *webAuthnUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
 
-// loadWebAuthnUser returns u with its passkeys as the library's credentials.
+// loadWebAuthnUser returns u with its valid passkeys as the library's
+// credentials.
 func (s *Service) loadWebAuthnUser(ctx context.Context, u *storage.User) (*webAuthnUser, []*storage.Passkey, error) {
-	keys, err := s.store.PasskeysOfUser(ctx, u.ID)
+	keys, err := s.validPasskeys(ctx, u)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,6 +123,40 @@ func (s *Service) loadWebAuthnUser(ctx context.Context, u *storage.User) (*webAu
 		w.creds = append(w.creds, c)
 	}
 	return w, keys, nil
+}
+
+// validPasskeys returns u's passkeys of its current epoch (see
+// ResetPasskeys), newest first.
+func (s *Service) validPasskeys(ctx context.Context, u *storage.User) ([]*storage.Passkey, error) {
+	all, err := s.store.PasskeysOfUser(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	valid := all[:0]
+	for _, p := range all {
+		if p.Epoch == u.PasskeyEpoch {
+			valid = append(valid, p)
+		}
+	}
+	return valid, nil
+}
+
+// stillValid reports whether passkey id is still stored and of its user's
+// current epoch: the re-check after a sign-in or registration is stored.
+func (s *Service) stillValid(ctx context.Context, id, userKey string) (bool, error) {
+	p, err := s.store.PasskeyByID(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	u, err := s.store.UserByKey(ctx, userKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return p.Epoch == u.PasskeyEpoch, nil
 }
 
 // PasskeyChallenge is a ceremony begun: its id and the options for the
@@ -275,7 +310,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 		return nil, err
 	}
 	p := &storage.Passkey{ID: NewID(), UserID: u.ID, CredentialID: cred.ID, Credential: record,
-		SignCount: cred.Authenticator.SignCount, Name: label, CreatedAt: s.now()}
+		SignCount: cred.Authenticator.SignCount, Name: label, CreatedAt: s.now(), Epoch: u.PasskeyEpoch}
 	switch err := s.store.CreatePasskey(ctx, p, maxPasskeys); {
 	case errors.Is(err, storage.ErrDuplicate):
 		return nil, errPasskeyKnown
@@ -284,9 +319,14 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 	case err != nil:
 		return nil, err
 	}
-	// The session that adds it must still be alive once it is stored: one
-	// ended meanwhile (its passkey deleted, a reset) does not leave one.
-	if cur, err := s.store.SessionByID(ctx, caller.ID); err != nil || !digestsEqual(cur.SecretHash, caller.SecretHash) {
+	// The session that adds it must still be alive once it is stored, and
+	// the epoch the same: one ended meanwhile (its passkey deleted) or a
+	// reset does not leave one.
+	valid, verr := s.stillValid(ctx, p.ID, u.Key)
+	if cur, err := s.store.SessionByID(ctx, caller.ID); err != nil || verr != nil || !valid || !digestsEqual(cur.SecretHash, caller.SecretHash) {
+		if err == nil {
+			err = verr
+		}
 		if _, derr := s.store.DeletePasskey(context.WithoutCancel(ctx), p.ID, u.ID); derr != nil {
 			return nil, derr
 		}
@@ -319,10 +359,42 @@ func passkeyName(name *string, userAgent string) (string, error) {
 	}
 	n := strings.TrimSpace(*name)
 	if l := utf8.RuneCountInString(n); l < 1 || l > maxPasskeyLen || !utf8.ValidString(n) ||
-		strings.ContainsFunc(n, hidden) || !strings.ContainsFunc(n, visible) {
+		strings.ContainsFunc(n, hidden) || !strings.ContainsFunc(n, visible) || !joinersJoin([]rune(n)) {
 		return "", errPasskeyName
 	}
 	return n, nil
+}
+
+// joinersJoin reports whether every zero-width joiner or non-joiner in rs
+// stands between two visible characters (as in 👩‍💻 or می‌خواهم), and every
+// tag character is part of the tag sequence of a subdivision flag (🏴 then
+// tags up to the cancel tag): they then show as part of what they join,
+// never alone, nor hide text of their own.
+func joinersJoin(rs []rune) bool {
+	isTag := func(r rune) bool { return 0xE0020 <= r && r <= 0xE007F }
+	// Shown, or a mark on what is (a virama, an emoji's variation selector).
+	shown := func(r rune) bool { return visible(r) || unicode.Is(unicode.M, r) || r == '\ufe0f' }
+	for i, r := range rs {
+		switch {
+		case r == '\u200c' || r == '\u200d':
+			if i == 0 || i == len(rs)-1 || !shown(rs[i-1]) || !visible(rs[i+1]) {
+				return false
+			}
+		case isTag(r):
+			j := i // the start of its run of tags
+			for j > 0 && isTag(rs[j-1]) {
+				j--
+			}
+			end := i // the end of its run
+			for end+1 < len(rs) && isTag(rs[end+1]) {
+				end++
+			}
+			if j == 0 || rs[j-1] != '\U0001F3F4' || rs[end] != 0xE007F || end-j > 7 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // hidden are the characters a name must not hold: controls, formatting
@@ -417,11 +489,11 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 	// not have found yet, so after storing it, read the passkey again and
 	// take the session back if it is gone (as openSession does for the
 	// credential).
-	if _, err := s.store.PasskeyByID(ctx, passkeyID); err != nil {
+	if valid, err := s.stillValid(ctx, passkeyID, u.Key); err != nil || !valid {
 		if _, derr := s.store.DeleteSession(context.WithoutCancel(ctx), sess.ID, u.ID); derr != nil {
 			return nil, Token{}, derr
 		}
-		if errors.Is(err, storage.ErrNotFound) {
+		if err == nil {
 			err = ErrPasskeyFailed
 		}
 		return nil, Token{}, err
@@ -490,7 +562,11 @@ func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential stri
 
 // Passkeys returns the caller's passkeys, newest first.
 func (s *Service) Passkeys(ctx context.Context, caller *storage.Session) ([]*storage.Passkey, error) {
-	return s.store.PasskeysOfUser(ctx, caller.UserID)
+	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	return s.validPasskeys(ctx, u)
 }
 
 // RenamePasskey renames one of the caller's passkeys; nil when the caller
@@ -551,11 +627,15 @@ func (s *Service) ResetPasskeys(ctx context.Context, username string) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	// Sessions first (none of them can add a passkey after: a registration
-	// re-checks its session once stored), then the passkeys (a sign-in
-	// re-checks its passkey once its session is stored), then sessions
-	// again, for the sign-ins in between.
+	// A new epoch first: in that one write every passkey of the user is
+	// void, including any a session registers while the reset runs (a
+	// sign-in and a registration each re-check the epoch once stored, and
+	// give back what they stored if it moved). Then the sessions, and the
+	// passkeys' documents.
 	ctx = context.WithoutCancel(ctx)
+	if err := s.store.NewPasskeyEpoch(ctx, u.Key, NewID()); err != nil {
+		return 0, err
+	}
 	first, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
 	if err != nil {
 		return 0, err

@@ -413,7 +413,7 @@ func TestPasskeyNamesShowWhatTheySay(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"\u202eSOcam no emorhC", "a\u0085b", "\u200b", "\ufeff", "a\u2028b", "a\tb", strings.Repeat("x", 65),
-		"\u3164\u3164", "\u2800", "\u200d"} {
+		"\u3164\u3164", "\u2800", "\u200d", "YubiKey\u200d", "Yubi\u200c\u200cKey", "x\U000e0049\U000e0047\U000e004e"} {
 		if code := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
 			map[string]any{"id": pk.ID, "n": name}).code(t); code != "BAD_USER_INPUT" {
 			t.Errorf("name %q: %s, want BAD_USER_INPUT", name, code)

@@ -39,6 +39,9 @@ type Passkey struct {
 	Name       string
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero: never
+	// Epoch is the user's passkey epoch when it was registered; it is
+	// valid while that is the user's epoch.
+	Epoch string
 }
 
 type passkeyDoc struct {
@@ -50,11 +53,12 @@ type passkeyDoc struct {
 	Name         string    `bson:"name"`
 	CreatedAt    time.Time `bson:"createdAt"`
 	LastUsedAt   time.Time `bson:"lastUsedAt,omitempty"`
+	Epoch        string    `bson:"epoch,omitempty"`
 }
 
 func (d *passkeyDoc) passkey() *Passkey {
 	return &Passkey{ID: d.ID, UserID: d.UserID, CredentialID: d.CredentialID, Credential: d.Credential,
-		SignCount: uint32(d.SignCount), Name: d.Name, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt}
+		SignCount: uint32(d.SignCount), Name: d.Name, CreatedAt: d.CreatedAt, LastUsedAt: d.LastUsedAt, Epoch: d.Epoch}
 }
 
 type credentialDoc struct {
@@ -74,7 +78,7 @@ func (s *Store) CreatePasskey(ctx context.Context, p *Passkey, limit int) error 
 	}
 	undo := func() { _, _ = s.passkeyCredentials.DeleteOne(context.WithoutCancel(ctx), byID(credentialKey)) }
 	d := passkeyDoc{ID: p.ID, UserID: p.UserID, CredentialID: p.CredentialID, Credential: p.Credential,
-		SignCount: int64(p.SignCount), Name: p.Name, CreatedAt: p.CreatedAt}
+		SignCount: int64(p.SignCount), Name: p.Name, CreatedAt: p.CreatedAt, Epoch: p.Epoch}
 	if _, err := s.passkeys.InsertOne(ctx, d); err != nil {
 		undo()
 		return translate("create passkey", err)
@@ -201,6 +205,12 @@ func (s *Store) DeletePasskey(ctx context.Context, id, userID string) (bool, err
 // CredentialKey is the key of a WebAuthn credential id in
 // passkeyCredentials: its unpadded base64url, as WebAuthn's JSON writes it.
 func CredentialKey(id []byte) string { return base64.RawURLEncoding.EncodeToString(id) }
+
+// NewPasskeyEpoch voids every passkey of user key at once: it moves the
+// user's passkey epoch to epoch. ErrNotFound for no such user.
+func (s *Store) NewPasskeyEpoch(ctx context.Context, key, epoch string) error {
+	return s.updateUser(ctx, "new passkey epoch", byID(key), bson.D{{Key: "$set", Value: bson.D{{Key: "passkeyEpoch", Value: epoch}}}})
+}
 
 // UserHandle records handle as user key's WebAuthn user handle (idempotent).
 func (s *Store) UserHandle(ctx context.Context, handle, key string) error {

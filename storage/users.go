@@ -35,6 +35,10 @@ type User struct {
 	// RecoveryCodes are the keyed hashes of the recovery codes of the
 	// enabled second factor; which are used up is told by claims.
 	RecoveryCodes []string
+
+	// PasskeyEpoch is the epoch of the user's valid passkeys (passkeys.go):
+	// a reset moves it, and every passkey of an earlier epoch is void.
+	PasskeyEpoch string
 }
 
 type userDoc struct {
@@ -50,6 +54,7 @@ type userDoc struct {
 	TOTPPendingID     string   `bson:"totpPendingId,omitempty"`
 	TOTPPendingSecret []byte   `bson:"totpPendingSecret,omitempty"`
 	RecoveryCodes     []string `bson:"recoveryCodes,omitempty"`
+	PasskeyEpoch      string   `bson:"passkeyEpoch,omitempty"`
 }
 
 // CreateUser inserts u after claiming its look-alike keys, names, for
