@@ -372,12 +372,21 @@ func passkeyName(name *string, userAgent string) (string, error) {
 // never alone, nor hide text of their own.
 func joinersJoin(rs []rune) bool {
 	isTag := func(r rune) bool { return 0xE0020 <= r && r <= 0xE007F }
-	// Shown, or a mark on what is (a virama, an emoji's variation selector).
-	shown := func(r rune) bool { return visible(r) || unicode.Is(unicode.M, r) || r == '\ufe0f' }
+	// What a joiner may follow: an emoji (a symbol, its variation
+	// selector), a mark (a virama), or a letter of a script that joins
+	// (Arabic, Indic, ...); never a letter of the scripts whose names it
+	// would only disguise (Yubi‌Key looks like YubiKey).
+	joins := func(r rune) bool {
+		return unicode.In(r, unicode.S, unicode.M) || r == '\ufe0f' ||
+			unicode.IsLetter(r) && !unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Han,
+				unicode.Hiragana, unicode.Katakana, unicode.Hangul, unicode.Common)
+	}
+	// A subdivision flag's tags are lower-case letters and digits.
+	flagTag := func(r rune) bool { return 0xE0061 <= r && r <= 0xE007A || 0xE0030 <= r && r <= 0xE0039 }
 	for i, r := range rs {
 		switch {
 		case r == '\u200c' || r == '\u200d':
-			if i == 0 || i == len(rs)-1 || !shown(rs[i-1]) || !visible(rs[i+1]) {
+			if i == 0 || i == len(rs)-1 || !joins(rs[i-1]) || !visible(rs[i+1]) {
 				return false
 			}
 		case isTag(r):
@@ -389,8 +398,13 @@ func joinersJoin(rs []rune) bool {
 			for end+1 < len(rs) && isTag(rs[end+1]) {
 				end++
 			}
-			if j == 0 || rs[j-1] != '\U0001F3F4' || rs[end] != 0xE007F || end-j > 7 {
+			if j == 0 || rs[j-1] != '\U0001F3F4' || rs[end] != 0xE007F || end-j < 3 || end-j > 7 {
 				return false
+			}
+			for _, t := range rs[j:end] {
+				if !flagTag(t) {
+					return false
+				}
 			}
 		}
 	}
@@ -405,7 +419,8 @@ func hidden(r rune) bool {
 	switch {
 	case r == '\u200c' || r == '\u200d' || 0xE0020 <= r && r <= 0xE007F:
 		return false
-	case r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' || r == '\u2800':
+	case r == '\u034f' || r == '\u115f' || r == '\u1160' || r == '\u3164' || r == '\uffa0' || r == '\u2800' ||
+		r == '\u17b4' || r == '\u17b5' || r == '\U0001D159':
 		return true
 	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)

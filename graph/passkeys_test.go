@@ -406,14 +406,16 @@ func TestPasskeyNamesShowWhatTheySay(t *testing.T) {
 	owner := e.client()
 	owner.register(t, "namer", "correct horse")
 	pk := owner.addPasskey(t, softauthn.New(passkeyOrigin), "Ключ 🔑")
-	for _, name := range []string{"👩\u200d💻 laptop", "می\u200cخواهم", "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", "ශ්\u200dරී"} {
+	for _, name := range []string{"👩\u200d💻 laptop", "می\u200cخواهم", "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", "ශ්\u200dරී",
+		"क्\u200dष", "👨\u200d👩\u200d👧", "🏳\ufe0f\u200d🌈"} {
 		if r := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
 			map[string]any{"id": pk.ID, "n": name}); len(r.Errors) > 0 {
 			t.Errorf("name %q refused: %+v", name, r.Errors)
 		}
 	}
 	for _, name := range []string{"\u202eSOcam no emorhC", "a\u0085b", "\u200b", "\ufeff", "a\u2028b", "a\tb", strings.Repeat("x", 65),
-		"\u3164\u3164", "\u2800", "\u200d", "YubiKey\u200d", "Yubi\u200c\u200cKey", "x\U000e0049\U000e0047\U000e004e"} {
+		"\u3164\u3164", "\u2800", "\u200d", "YubiKey\u200d", "Yubi\u200c\u200cKey", "x\U000e0049\U000e0047\U000e004e",
+		"Yubi\u200cKey", "Pay\u200dPal", "🏴\U000e0048\U000e0041\U000e0043\U000e004b\U000e007f", "🏴\U000e007f"} {
 		if code := owner.do(t, `mutation($id: ID!, $n: String!) { renamePasskey(id: $id, name: $n) { id } }`,
 			map[string]any{"id": pk.ID, "n": name}).code(t); code != "BAD_USER_INPUT" {
 			t.Errorf("name %q: %s, want BAD_USER_INPUT", name, code)
