@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -64,27 +62,6 @@ func challengeOf(t *testing.T, r map[string]any, field string) (string, []byte) 
 		t.Fatalf("%s: %v", field, r)
 	}
 	return id, options
-}
-
-// gql sends a query with variables.
-func (g *gatehouse) gql(token, q string, vars map[string]any) map[string]any {
-	g.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		g.t.Fatal(err)
-	}
-	return out
 }
 
 // `gatehouse user passkeys reset NAME` deletes a user's passkeys and ends

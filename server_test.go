@@ -78,9 +78,12 @@ func (g *gatehouse) stop() {
 	}
 }
 
-func (g *gatehouse) query(token, q string) map[string]any {
+func (g *gatehouse) query(token, q string) map[string]any { return g.gql(token, q, nil) }
+
+// gql sends query q with variables vars, with token as the bearer if any.
+func (g *gatehouse) gql(token, q string, vars map[string]any) map[string]any {
 	g.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": q})
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, g.url+"/query", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
