@@ -245,13 +245,8 @@ func (s *Service) ChangePassword(ctx context.Context, caller *storage.Session, c
 	if err := validatePassword("newPassword", next); err != nil {
 		return nil, Token{}, err
 	}
-	if len(current) > maxPasswordBytes { // bcrypt would ignore the excess
-		return nil, Token{}, ErrWrongPassword
-	}
-	u, err := s.checkPassword(ctx, caller.UserKey, current, ClientFrom(ctx))
-	if errors.Is(err, errWrongPassword) {
-		return nil, Token{}, ErrWrongPassword
-	} else if err != nil {
+	u, err := s.recheckPassword(ctx, caller, current)
+	if err != nil {
 		return nil, Token{}, err
 	}
 	if err := s.setPassword(ctx, u, next, caller.ID); err != nil {
