@@ -125,6 +125,17 @@ func (s *Service) loadWebAuthnUser(ctx context.Context, u *storage.User) (*webAu
 	return w, keys, nil
 }
 
+// callerWebAuthnUser returns the caller's user with its valid passkeys,
+// for a registration.
+func (s *Service) callerWebAuthnUser(ctx context.Context, caller *storage.Session) (*webAuthnUser, error) {
+	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := s.loadWebAuthnUser(ctx, u)
+	return w, err
+}
+
 // validPasskeys returns u's passkeys of its current epoch (see
 // ResetPasskeys), newest first.
 func (s *Service) validPasskeys(ctx context.Context, u *storage.User) ([]*storage.Passkey, error) {
@@ -226,14 +237,11 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, caller *storage.
 	if err := s.recentSignIn(caller); err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	w, err := s.callerWebAuthnUser(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
-	w, _, err := s.loadWebAuthnUser(ctx, u)
-	if err != nil {
-		return nil, err
-	}
+	u := w.u
 	if len(w.creds) >= maxPasskeys {
 		return nil, errTooManyPasskeys
 	}
@@ -283,14 +291,11 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.store.UserByKey(ctx, caller.UserKey)
+	w, err := s.callerWebAuthnUser(ctx, caller)
 	if err != nil {
 		return nil, err
 	}
-	w, _, err := s.loadWebAuthnUser(ctx, u)
-	if err != nil {
-		return nil, err
-	}
+	u := w.u
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(credential))
 	if err != nil {
 		s.log.InfoContext(ctx, "passkey registration refused", "user", u.ID, "err", err)
