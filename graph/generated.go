@@ -637,9 +637,10 @@ for example "2026-11-26T09:30:00.123Z".
 scalar Time
 
 """
-A JSON object: the free-form data a client keeps in its session. At most
-16 KiB encoded and 10 levels deep; keys must not start with "$" or contain
-"." or NUL characters.
+A JSON object: the free-form data a client keeps in its session (at most
+16 KiB encoded), or a WebAuthn credential (at most 32 KiB, room for an
+attestation's certificate chain). At most 10 levels deep; keys must not
+start with "$" or contain "." or NUL characters.
 """
 scalar JSONObject
 

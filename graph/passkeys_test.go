@@ -12,6 +12,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 	"gatehouse/internal/softauthn"
 )
 
@@ -459,5 +460,77 @@ func TestPasskeyDeletionRacingSignIns(t *testing.T) {
 				t.Fatalf("round %d: sign-in %d kept a session of a deleted passkey", round, i)
 			}
 		}
+	}
+}
+
+// A credential is held to the JSONObject ceiling (MaxObjectBytes), not to
+// the session data limit: an attestation with its certificate chain is
+// larger than session data may be. Data is still held to MaxDataBytes on
+// every mutation that stores it, and a refusal of either consumes nothing.
+func TestCredentialsMayBeLargerThanSessionData(t *testing.T) {
+	e := newEnv(t, withPasskeys)
+	owner := e.client()
+	owner.register(t, "chained", "correct horse")
+	a, other := softauthn.New(passkeyOrigin), softauthn.New(passkeyOrigin)
+	credential := func(a *softauthn.Authenticator, options json.RawMessage, pad int) json.RawMessage {
+		t.Helper()
+		key, x5c, err := softauthn.AttestationChain(8, pad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := a.Create(options, softauthn.WithPackedAttestation(key, x5c...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred
+	}
+	var b struct{ BeginPasskeyRegistration challenge }
+	owner.ok(t, beginRegistration, nil, &b)
+	id := b.BeginPasskeyRegistration.ChallengeID
+	large, tooLarge := credential(a, b.BeginPasskeyRegistration.Options, 1200), credential(other, b.BeginPasskeyRegistration.Options, 3500)
+	if len(large) <= model.MaxDataBytes || len(large) > model.MaxObjectBytes || len(tooLarge) <= model.MaxObjectBytes {
+		t.Fatalf("credentials of %d and %d bytes: want one above %d within %d, one above it",
+			len(large), len(tooLarge), model.MaxDataBytes, model.MaxObjectBytes)
+	}
+	r := owner.do(t, finishRegistration, map[string]any{"id": id, "c": tooLarge})
+	if r.code(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "32768 bytes") {
+		t.Fatalf("a credential of %d bytes: %+v, want BAD_USER_INPUT naming the limit", len(tooLarge), r.Errors)
+	}
+	var f struct{ FinishPasskeyRegistration passkey }
+	owner.ok(t, finishRegistration, map[string]any{"id": id, "c": large, "n": "chained"}, &f)
+
+	// Data over its limit on each mutation that stores it: refused, and
+	// nothing is spent.
+	big := map[string]any{"s": strings.Repeat("x", model.MaxDataBytes)}
+	small := map[string]any{"s": "x"}
+	tooBig := func(what string, r *response) {
+		t.Helper()
+		if r.code(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "16384 bytes") {
+			t.Fatalf("%s with data over the limit: %+v, want BAD_USER_INPUT naming 16384 bytes", what, r.Errors)
+		}
+	}
+	c := e.client()
+	tooBig("register", c.do(t, registerQuery, map[string]any{"u": "newcomer", "p": "correct horse", "d": big}))
+	c.ok(t, registerQuery, map[string]any{"u": "newcomer", "p": "correct horse", "d": small}, &struct{}{})
+	tooBig("login", c.do(t, loginQuery, map[string]any{"u": "chained", "p": "correct horse", "d": big}))
+	tooBig("updateSessionData", owner.do(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": big}))
+
+	const finishLoginWithData = `mutation($id: ID!, $c: JSONObject!, $d: JSONObject) {
+		finishPasskeyLogin(challengeId: $id, credential: $c, data: $d) { session { data } } }`
+	var l struct{ BeginPasskeyLogin challenge }
+	c.ok(t, beginLogin, nil, &l)
+	assertion, err := a.Get(l.BeginPasskeyLogin.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]any{"id": l.BeginPasskeyLogin.ChallengeID, "c": json.RawMessage(assertion), "d": big}
+	tooBig("finishPasskeyLogin", c.do(t, finishLoginWithData, vars))
+	vars["d"] = small
+	var s struct {
+		FinishPasskeyLogin struct{ Session sessionWithData }
+	}
+	c.ok(t, finishLoginWithData, vars, &s)
+	if s.FinishPasskeyLogin.Session.Data["s"] != "x" {
+		t.Fatalf("session data %v, want the small data", s.FinishPasskeyLogin.Session.Data)
 	}
 }

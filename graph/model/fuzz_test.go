@@ -30,7 +30,7 @@ func FuzzJSONObject(f *testing.F) {
 			}
 			return
 		}
-		if len(o) > MaxDataBytes {
+		if len(o) > MaxObjectBytes {
 			t.Fatalf("accepted %d bytes", len(o))
 		}
 		var out bytes.Buffer

@@ -15,10 +15,16 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// Limits on session data.
+// Limits on JSON objects. Every JSONObject argument is within MaxObjectBytes
+// and MaxDataDepth; session data is held to MaxDataBytes by the resolvers
+// that store it (see Within). The larger bound is for WebAuthn credentials:
+// an attestation statement may carry a certificate chain (x5c, with no
+// count limit in the standard), a few KiB per certificate, and the
+// credential's binary members grow by a third in base64url.
 const (
-	MaxDataBytes = 16 << 10
-	MaxDataDepth = 10
+	MaxObjectBytes = 32 << 10
+	MaxDataBytes   = 16 << 10
+	MaxDataDepth   = 10
 )
 
 // JSONObject is a JSON object held as compact JSON text, exactly as it is
@@ -28,7 +34,7 @@ const (
 type JSONObject string
 
 // UnmarshalGQL implements graphql.Unmarshaler. It accepts JSON objects
-// within MaxDataBytes and MaxDataDepth whose keys MongoDB can store, and
+// within MaxObjectBytes and MaxDataDepth whose keys MongoDB can store, and
 // reports anything else as CodeBadUserInput.
 func (o *JSONObject) UnmarshalGQL(v any) error {
 	m, ok := v.(map[string]any)
@@ -46,10 +52,20 @@ func (o *JSONObject) UnmarshalGQL(v any) error {
 		return badData("is not valid JSON")
 	}
 	text := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(text) > MaxDataBytes {
-		return badData(fmt.Sprintf("must be at most %d bytes of JSON", MaxDataBytes))
+	obj := JSONObject(text)
+	if err := obj.Within(MaxObjectBytes); err != nil {
+		return err
 	}
-	*o = JSONObject(text)
+	*o = obj
+	return nil
+}
+
+// Within reports, as CodeBadUserInput, an object of more than max bytes of
+// JSON. A nil object is within any limit.
+func (o *JSONObject) Within(max int) error {
+	if o != nil && len(*o) > max {
+		return badData(fmt.Sprintf("must be at most %d bytes of JSON", max))
+	}
 	return nil
 }
 

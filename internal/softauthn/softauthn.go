@@ -26,14 +26,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
@@ -92,6 +96,12 @@ type forgery struct {
 	origin   string // "": the page origin
 	rpIDHash []byte // nil: SHA-256 of the RP ID
 	noUV     bool
+	packed   *packed // nil: attestation "none"
+}
+
+type packed struct {
+	key *ecdsa.PrivateKey
+	x5c [][]byte
 }
 
 // WithOrigin writes origin into the client data instead of the page origin,
@@ -108,6 +118,70 @@ func WithRPIDHash(hash []byte) Option {
 // WithoutUserVerification clears the UV flag: the user was present but not
 // verified (no PIN, no biometric).
 func WithoutUserVerification() Option { return func(f *forgery) { f.noUV = true } }
+
+// WithPackedAttestation makes Create return a "packed" attestation (§8.2)
+// signed by key, carrying x5c: the DER attestation certificate of key first,
+// then any CA certificates, as an authenticator with a vendor certificate
+// chain would. It is honest, not a forgery; it makes a credential as large
+// as its chain.
+func WithPackedAttestation(key *ecdsa.PrivateKey, x5c ...[]byte) Option {
+	return func(f *forgery) { f.packed = &packed{key: key, x5c: x5c} }
+}
+
+// AttestationChain returns a new attestation key and its x5c for
+// WithPackedAttestation: an attestation certificate meeting §8.2.1 (version
+// 3, subject C, O, OU "Authenticator Attestation" and CN, not a CA), issued
+// by the first of cas CA certificates, each issued by the next. Each CA
+// certificate carries pad bytes in a non-critical private extension, as
+// vendor certificates carry their policies, so a test can make the
+// credential as large as a long chain makes it.
+func AttestationChain(cas, pad int) (*ecdsa.PrivateKey, [][]byte, error) {
+	keys := make([]*ecdsa.PrivateKey, cas+1)
+	for i := range keys {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys[i] = k
+	}
+	now := time.Now()
+	template := func(i int) *x509.Certificate {
+		return &x509.Certificate{
+			SerialNumber:          big.NewInt(int64(i + 1)),
+			NotBefore:             now.Add(-time.Hour),
+			NotAfter:              now.Add(24 * time.Hour),
+			BasicConstraintsValid: true,
+		}
+	}
+	x5c := make([][]byte, cas+1)
+	// The chain is built from its root (the last) down, so that each
+	// certificate's issuer exists when it is signed.
+	var parent *x509.Certificate
+	for i := cas; i >= 0; i-- {
+		c := template(i)
+		if i == 0 {
+			c.Subject = pkix.Name{Country: []string{"US"}, Organization: []string{"softauthn"},
+				OrganizationalUnit: []string{"Authenticator Attestation"}, CommonName: "softauthn attestation"}
+		} else {
+			c.Subject = pkix.Name{Organization: []string{"softauthn"}, CommonName: fmt.Sprintf("softauthn CA %d", i)}
+			c.IsCA, c.KeyUsage = true, x509.KeyUsageCertSign
+			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: make([]byte, pad)}}
+		}
+		issuer, issuerKey := c, keys[i]
+		if parent != nil {
+			issuer, issuerKey = parent, keys[i+1]
+		}
+		der, err := x509.CreateCertificate(rand.Reader, c, issuer, &keys[i].PublicKey, issuerKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		if parent, err = x509.ParseCertificate(der); err != nil {
+			return nil, nil, err
+		}
+		x5c[i] = der
+	}
+	return keys[0], x5c, nil
+}
 
 // Credentials returns copies of the credentials held, oldest first. A copy
 // is an export: Import it into another Authenticator to clone the passkey.
@@ -325,7 +399,19 @@ func (a *Authenticator) Create(optionsJSON []byte, opts ...Option) ([]byte, erro
 	attested = binary.BigEndian.AppendUint16(attested, uint16(len(id)))
 	attested = append(append(attested, id...), cose...)
 	authData := authenticatorData(rpID, f, protocol.FlagAttestedCredentialData, cred.SignCount, attested)
-	attObj, err := webauthncbor.Marshal(attestationObject{Fmt: "none", AttStmt: map[string]any{}, AuthData: authData})
+	att := attestationObject{Fmt: "none", AttStmt: map[string]any{}, AuthData: authData}
+	if f.packed != nil {
+		// sig is over authenticatorData | SHA-256(clientDataJSON).
+		cdHash := sha256.Sum256(cdj)
+		digest := sha256.Sum256(append(bytes.Clone(authData), cdHash[:]...))
+		sig, err := ecdsa.SignASN1(rand.Reader, f.packed.key, digest[:])
+		if err != nil {
+			return nil, err
+		}
+		att.Fmt = "packed"
+		att.AttStmt = map[string]any{"alg": int64(webauthncose.AlgES256), "sig": sig, "x5c": f.packed.x5c}
+	}
+	attObj, err := webauthncbor.Marshal(att)
 	if err != nil {
 		return nil, err
 	}

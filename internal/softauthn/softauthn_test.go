@@ -499,3 +499,39 @@ func b64(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// A packed attestation carries its certificate chain and is verified by the
+// library against the attestation certificate; a signature by any other key
+// is refused.
+func TestPackedAttestation(t *testing.T) {
+	key, x5c, err := softauthn.AttestationChain(2, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := softauthn.AttestationChain(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRP(t)
+	a := softauthn.New(origin)
+	u := &user{id: []byte("user-id-alice"), name: "alice"}
+	options, session := r.beginRegistration(u)
+	forged, err := a.Create(options, softauthn.WithPackedAttestation(other, x5c...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.finishRegistration(u, session, forged); err == nil || !strings.Contains(describe(err), "Signature validation error") {
+		t.Fatalf("attestation signed by another key: %v, want a signature refusal", err)
+	}
+	honest, err := a.Create(options, softauthn.WithPackedAttestation(key, x5c...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := r.finishRegistration(u, session, honest)
+	if err != nil {
+		t.Fatalf("packed attestation refused: %v", describe(err))
+	}
+	if cred.AttestationType != "basic_full" || cred.AttestationFormat != "packed" {
+		t.Fatalf("credential: attestation type %q, format %q; want basic_full, packed", cred.AttestationType, cred.AttestationFormat)
+	}
+}
