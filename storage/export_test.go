@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -24,5 +25,11 @@ func (s *Store) InsertLegacySession(ctx context.Context, sess *Session) error {
 // gatehouse of that version would.
 func (s *Store) SetLayoutVersion(ctx context.Context, v int) error {
 	_, err := s.meta.UpdateOne(ctx, bson.D{{Key: "_id", Value: "layout"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: v}}}})
+	return err
+}
+
+// InsertNotice writes notice seq as published at at, bypassing Publish.
+func (s *Store) InsertNotice(ctx context.Context, seq int64, at time.Time) error {
+	_, err := s.notices.InsertOne(ctx, noticeDoc{ID: noticeID(seq), UserID: "old", Type: "SIGNED_IN", At: at})
 	return err
 }

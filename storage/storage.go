@@ -80,6 +80,9 @@ type Store struct {
 
 	passkeys, userPasskeys, passkeyCredentials, userHandles, challenges *mongo.Collection // passkeys.go
 
+	eventHeads, events, notices *mongo.Collection // events.go, stream.go
+	stream                      stream
+
 	touched touches // for TouchSessionOncePer
 }
 
@@ -122,6 +125,9 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	s.passkeyCredentials = s.db.Collection(passkeyCredentialsCollection)
 	s.userHandles = s.db.Collection(userHandlesCollection)
 	s.challenges = s.db.Collection(challengesCollection)
+	s.eventHeads = s.db.Collection(eventHeadsCollection)
+	s.events = s.db.Collection(eventsCollection)
+	s.notices = s.db.Collection(noticesCollection)
 	if err := s.Ping(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -146,7 +152,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	// (the embedded engine indexes _id per existing table).
 	for _, c := range []string{usersCollection, sessionsCollection, userSessionsCollection, throttleCollection, namesCollection, metaCollection,
 		stepClaimsCollection, recoveryClaimsCollection, passkeysCollection, userPasskeysCollection,
-		passkeyCredentialsCollection, userHandlesCollection, challengesCollection} {
+		passkeyCredentialsCollection, userHandlesCollection, challengesCollection,
+		eventHeadsCollection, eventsCollection, noticesCollection} {
 		if err := s.db.CreateCollection(ctx, c); err != nil && !hasCode(err, codeNamespaceExists) {
 			return fmt.Errorf("storage: create %s: %w", c, err)
 		}
@@ -167,7 +174,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	if err != nil && !hasCode(err, codeNotImplemented) {
 		return fmt.Errorf("storage: index sessions.expiresAt: %w", err)
 	}
-	for _, c := range []*mongo.Collection{s.stepClaims, s.challenges} {
+	for _, c := range []*mongo.Collection{s.stepClaims, s.challenges, s.events} {
 		_, err = c.Indexes().CreateOne(ctx, mongo.IndexModel{
 			Keys:    bson.D{{Key: "expiresAt", Value: 1}},
 			Options: options.Index().SetName("expiresAt_ttl").SetExpireAfterSeconds(0),
@@ -175,6 +182,19 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		if err != nil && !hasCode(err, codeNotImplemented) {
 			return fmt.Errorf("storage: index %s.expiresAt: %w", c.Name(), err)
 		}
+	}
+	// The stream is trimmed by time (TrimNotices); a TTL index would
+	// delete its newest notice too.
+	_, err = s.notices.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetName("at")})
+	if err != nil {
+		return fmt.Errorf("storage: index %s.at: %w", s.notices.Name(), err)
+	}
+	_, err = s.events.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "userId", Value: 1}, {Key: "at", Value: -1}},
+		Options: options.Index().SetName("userId_at"),
+	})
+	if err != nil {
+		return fmt.Errorf("storage: index %s.userId: %w", s.events.Name(), err)
 	}
 	return nil
 }
