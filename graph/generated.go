@@ -5183,12 +5183,12 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 
 func (ec *executionContext) unmarshalNJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, v any) (model.JSONObject, error) {
 	var res model.JSONObject
-	err := res.UnmarshalGQL(v)
+	err := res.UnmarshalGQLContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNJSONObject2gatehouseᚋgraphᚋmodelᚐJSONObject(ctx context.Context, sel ast.SelectionSet, v model.JSONObject) graphql.Marshaler {
-	return v
+	return graphql.WrapContextMarshaler(ctx, v)
 }
 
 func (ec *executionContext) marshalNPasskey2ᚕᚖgatehouseᚋgraphᚋmodelᚐPasskeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Passkey) graphql.Marshaler {
@@ -5533,7 +5533,7 @@ func (ec *executionContext) unmarshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐ
 		return nil, nil
 	}
 	var res = new(model.JSONObject)
-	err := res.UnmarshalGQL(v)
+	err := res.UnmarshalGQLContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -5541,7 +5541,7 @@ func (ec *executionContext) marshalOJSONObject2ᚖgatehouseᚋgraphᚋmodelᚐJS
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	return graphql.WrapContextMarshaler(ctx, v)
 }
 
 func (ec *executionContext) marshalOPasskey2ᚖgatehouseᚋgraphᚋmodelᚐPasskey(ctx context.Context, sel ast.SelectionSet, v *model.Passkey) graphql.Marshaler {

@@ -493,7 +493,7 @@ func TestCredentialsMayBeLargerThanSessionData(t *testing.T) {
 			len(large), len(tooLarge), model.MaxDataBytes, model.MaxObjectBytes)
 	}
 	r := owner.do(t, finishRegistration, map[string]any{"id": id, "c": tooLarge})
-	if r.code(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "32768 bytes") {
+	if r.code(t) != "BAD_USER_INPUT" || r.Errors[0].Message != "credential must be at most 32768 bytes of JSON" {
 		t.Fatalf("a credential of %d bytes: %+v, want BAD_USER_INPUT naming the limit", len(tooLarge), r.Errors)
 	}
 	var f struct{ FinishPasskeyRegistration passkey }
@@ -505,7 +505,7 @@ func TestCredentialsMayBeLargerThanSessionData(t *testing.T) {
 	small := map[string]any{"s": "x"}
 	tooBig := func(what string, r *response) {
 		t.Helper()
-		if r.code(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "16384 bytes") {
+		if r.code(t) != "BAD_USER_INPUT" || r.Errors[0].Message != "data must be at most 16384 bytes of JSON" {
 			t.Fatalf("%s with data over the limit: %+v, want BAD_USER_INPUT naming 16384 bytes", what, r.Errors)
 		}
 	}

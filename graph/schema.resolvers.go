@@ -13,7 +13,7 @@ import (
 
 // Register is the resolver for the register field.
 func (r *mutationResolver) Register(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error) {
-	if err := data.Within(model.MaxDataBytes); err != nil {
+	if err := data.Within("data", model.MaxDataBytes); err != nil {
 		return nil, err
 	}
 	sess, tok, err := r.auth.Register(ctx, username, password, data.String(), auth.ClientFrom(ctx))
@@ -26,7 +26,7 @@ func (r *mutationResolver) Register(ctx context.Context, username string, passwo
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string, data *model.JSONObject) (*model.AuthPayload, error) {
-	if err := data.Within(model.MaxDataBytes); err != nil {
+	if err := data.Within("data", model.MaxDataBytes); err != nil {
 		return nil, err
 	}
 	sess, tok, err := r.auth.Login(ctx, username, password, data.String(), auth.ClientFrom(ctx))
@@ -73,7 +73,7 @@ func (r *mutationResolver) DeleteOtherSessions(ctx context.Context) (int, error)
 
 // UpdateSessionData is the resolver for the updateSessionData field.
 func (r *mutationResolver) UpdateSessionData(ctx context.Context, data model.JSONObject) (*model.Session, error) {
-	if err := data.Within(model.MaxDataBytes); err != nil {
+	if err := data.Within("data", model.MaxDataBytes); err != nil {
 		return nil, err
 	}
 	caller, err := auth.RequireSession(ctx)
@@ -199,7 +199,7 @@ func (r *mutationResolver) BeginPasskeyLogin(ctx context.Context) (*model.Passke
 
 // FinishPasskeyLogin is the resolver for the finishPasskeyLogin field.
 func (r *mutationResolver) FinishPasskeyLogin(ctx context.Context, challengeID string, credential model.JSONObject, data *model.JSONObject) (*model.AuthPayload, error) {
-	if err := data.Within(model.MaxDataBytes); err != nil {
+	if err := data.Within("data", model.MaxDataBytes); err != nil {
 		return nil, err
 	}
 	sess, tok, err := r.auth.FinishPasskeyLogin(ctx, challengeID, string(credential), data.String(), auth.ClientFrom(ctx))

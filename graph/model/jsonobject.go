@@ -4,6 +4,7 @@ package model
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -35,36 +37,48 @@ type JSONObject string
 
 // UnmarshalGQL implements graphql.Unmarshaler. It accepts JSON objects
 // within MaxObjectBytes and MaxDataDepth whose keys MongoDB can store, and
-// reports anything else as CodeBadUserInput.
-func (o *JSONObject) UnmarshalGQL(v any) error {
+// reports anything else as CodeBadUserInput, calling the value "data".
+func (o *JSONObject) UnmarshalGQL(v any) error { return o.unmarshal(v, "data") }
+
+// UnmarshalGQLContext implements graphql.ContextUnmarshaler: UnmarshalGQL
+// whose errors name the argument ("credential must be ...").
+func (o *JSONObject) UnmarshalGQLContext(ctx context.Context, v any) error {
+	subject := "data"
+	if pc := graphql.GetPathContext(ctx); pc != nil && pc.Field != nil {
+		subject = *pc.Field
+	}
+	return o.unmarshal(v, subject)
+}
+
+func (o *JSONObject) unmarshal(v any, subject string) error {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return badData("must be a JSON object")
+		return refuse(subject, "must be a JSON object")
 	}
 	clean, err := normalize(m, 1)
-	if err != nil {
-		return err
+	var why invalid
+	if errors.As(err, &why) {
+		return refuse(subject, string(why))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(clean); err != nil {
-		return badData("is not valid JSON")
+		return refuse(subject, "is not valid JSON")
 	}
-	text := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	obj := JSONObject(text)
-	if err := obj.Within(MaxObjectBytes); err != nil {
+	obj := JSONObject(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	if err := obj.Within(subject, MaxObjectBytes); err != nil {
 		return err
 	}
 	*o = obj
 	return nil
 }
 
-// Within reports, as CodeBadUserInput, an object of more than max bytes of
-// JSON. A nil object is within any limit.
-func (o *JSONObject) Within(max int) error {
+// Within reports, as CodeBadUserInput naming subject, an object of more
+// than max bytes of JSON. A nil object is within any limit.
+func (o *JSONObject) Within(subject string, max int) error {
 	if o != nil && len(*o) > max {
-		return badData(fmt.Sprintf("must be at most %d bytes of JSON", max))
+		return refuse(subject, fmt.Sprintf("must be at most %d bytes of JSON", max))
 	}
 	return nil
 }
@@ -81,11 +95,18 @@ func (o *JSONObject) String() string {
 // MarshalGQL implements graphql.Marshaler.
 func (o JSONObject) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, string(o)) }
 
+// MarshalGQLContext implements graphql.ContextMarshaler, which gqlgen
+// wants beside UnmarshalGQLContext: it is MarshalGQL.
+func (o JSONObject) MarshalGQLContext(_ context.Context, w io.Writer) error {
+	_, err := io.WriteString(w, string(o))
+	return err
+}
+
 func normalize(v any, depth int) (any, error) {
 	switch v := v.(type) {
 	case map[string]any:
 		if depth > MaxDataDepth {
-			return nil, badData(fmt.Sprintf("must be at most %d levels deep", MaxDataDepth))
+			return nil, invalid(fmt.Sprintf("must be at most %d levels deep", MaxDataDepth))
 		}
 		out := make(map[string]any, len(v))
 		for k, x := range v {
@@ -101,7 +122,7 @@ func normalize(v any, depth int) (any, error) {
 		return out, nil
 	case []any:
 		if depth > MaxDataDepth {
-			return nil, badData(fmt.Sprintf("must be at most %d levels deep", MaxDataDepth))
+			return nil, invalid(fmt.Sprintf("must be at most %d levels deep", MaxDataDepth))
 		}
 		out := make([]any, len(v))
 		for i, x := range v {
@@ -125,11 +146,11 @@ func normalize(v any, depth int) (any, error) {
 		return v, nil
 	case float64:
 		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return nil, badData("numbers must be finite")
+			return nil, invalid("numbers must be finite")
 		}
 		return v, nil
 	default:
-		return nil, badData(fmt.Sprintf("has a value of unsupported type %T", v))
+		return nil, invalid(fmt.Sprintf("has a value of unsupported type %T", v))
 	}
 }
 
@@ -138,7 +159,7 @@ func normalize(v any, depth int) (any, error) {
 func checkNumber(s string) error {
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsInf(f, 0) {
-		return badData("has a number out of range")
+		return invalid("has a number out of range")
 	}
 	return nil
 }
@@ -147,18 +168,24 @@ func checkNumber(s string) error {
 func checkKey(k string) error {
 	switch {
 	case strings.HasPrefix(k, "$"):
-		return badData(fmt.Sprintf("key %.40q must not start with $", k))
+		return invalid(fmt.Sprintf("key %.40q must not start with $", k))
 	case strings.Contains(k, "."):
-		return badData(fmt.Sprintf("key %.40q must not contain a dot", k))
+		return invalid(fmt.Sprintf("key %.40q must not contain a dot", k))
 	case strings.ContainsRune(k, 0):
-		return badData("keys must not contain NUL")
+		return invalid("keys must not contain NUL")
 	}
 	return nil
 }
 
-func badData(reason string) error {
+// invalid is why a value is refused, without its subject.
+type invalid string
+
+func (i invalid) Error() string { return string(i) }
+
+// refuse is the error a client sees for a refused value.
+func refuse(subject, reason string) error {
 	return &gqlerror.Error{
-		Message:    "data " + reason,
+		Message:    subject + " " + reason,
 		Extensions: map[string]any{"code": CodeBadUserInput},
 	}
 }
