@@ -26,36 +26,37 @@ import (
 
 // config is everything that can be set from the environment or flags.
 type config struct {
-	host, port     string
-	mongoURI       string
-	mongoDB        string
-	dataDir        string
-	sessionTTL     time.Duration
-	sessionMaxAge  time.Duration
-	bcryptCost     int
-	allowSignup    bool
-	cookieSecure   bool
-	trustedProxies prefixList
-	logLevel       slog.Level
-	logFormat      string
-	dbTimeout      time.Duration
-	sweepInterval  time.Duration
-	shutdown       time.Duration
-	corsOrigins    originList
-	introspection  bool
-	throttle       auth.ThrottleConfig
-	maxSessions    int
-	bcryptSlots    int
-	bcryptWait     time.Duration
-	metricsAddr    string
-	walLimit       int64
-	minFree        int64
-	totpKey        keyValue
-	totpIssuer     string
-	secondFactor   time.Duration
-	rpID, rpName   string
-	rpOrigins      originList
-	passkeyReauth  time.Duration
+	host, port      string
+	mongoURI        string
+	mongoDB         string
+	dataDir         string
+	sessionTTL      time.Duration
+	sessionMaxAge   time.Duration
+	bcryptCost      int
+	allowSignup     bool
+	cookieSecure    bool
+	trustedProxies  prefixList
+	logLevel        slog.Level
+	logFormat       string
+	dbTimeout       time.Duration
+	sweepInterval   time.Duration
+	shutdown        time.Duration
+	corsOrigins     originList
+	introspection   bool
+	throttle        auth.ThrottleConfig
+	maxSessions     int
+	bcryptSlots     int
+	bcryptWait      time.Duration
+	metricsAddr     string
+	walLimit        int64
+	minFree         int64
+	totpKey         keyValue
+	totpIssuer      string
+	secondFactor    time.Duration
+	eventsRetention time.Duration
+	rpID, rpName    string
+	rpOrigins       originList
+	passkeyReauth   time.Duration
 
 	// effective is every setting's value as the start-up log shows it
 	// (MONGODB_URI's password redacted).
@@ -111,6 +112,7 @@ func (c *config) settings() []setting {
 		{"WEBAUTHN_RP_NAME", "webauthn-rp-name", "gatehouse", "the name authenticators show for this service (1 to 64 characters)", (*issuerValue)(&c.rpName)},
 		{"WEBAUTHN_ORIGINS", "webauthn-origins", "", "comma list of the web origins passkey ceremonies come from (the app's pages); empty with WEBAUTHN_RP_ID=localhost: http://localhost:PORT and CORS_ORIGINS; required otherwise", &c.rpOrigins},
 		{"PASSKEY_REAUTH", "passkey-reauth", "10m", "how recently a session must have signed in to add a passkey", (*durationValue)(&c.passkeyReauth)},
+		{"EVENTS_RETENTION", "events-retention", "2160h", "how long security events are kept (2160h = 90 days)", (*durationValue)(&c.eventsRetention)},
 	}
 }
 

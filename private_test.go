@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/graph/model"
 	"gatehouse/internal/testlog"
 	"gatehouse/storage"
 )
@@ -264,8 +265,19 @@ func TestUserCommandsGoThroughTheRunningServer(t *testing.T) {
 			t.Errorf("session %d survived user passwd on the running server, as %q", i, got)
 		}
 	}
-	if r, err := post(http.DefaultClient, g.url, "", loginMutation, map[string]any{"u": "alma", "p": "a new password"}); err != nil || r.token("login") == "" {
-		t.Errorf("login with the new password: %+v, %v", r, err)
+	r, err := post(http.DefaultClient, g.url, "", loginMutation, map[string]any{"u": "alma", "p": "a new password"})
+	if err != nil || r.token("login") == "" {
+		t.Fatalf("login with the new password: %+v, %v", r, err)
+	}
+	// The change is in alma's security log, without an address: it came
+	// from the shell, not from a client.
+	var events model.SecurityEventConnection
+	r, err = post(http.DefaultClient, g.url, r.token("login"), `{ securityEvents(first: 2) { edges { node { type ipAddress userAgent } } } }`, nil)
+	if err != nil || r.into("securityEvents", &events) != nil || len(events.Edges) != 2 {
+		t.Fatalf("securityEvents: %+v, %v", r, err)
+	}
+	if changed := events.Edges[1].Node; changed.Type != model.SecurityEventTypePasswordChanged || changed.IPAddress != nil || changed.UserAgent != nil {
+		t.Errorf("the event before the sign-in: %+v, want PASSWORD_CHANGED without address or user agent", changed)
 	}
 	if r, err := post(http.DefaultClient, g.url, "", loginMutation, map[string]any{"u": "alma", "p": password}); err != nil || r.code() != "UNAUTHENTICATED" {
 		t.Errorf("login with the old password: %+v, %v", r, err)

@@ -153,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		TOTPKey:             totpKey,
 		TOTPIssuer:          cfg.totpIssuer,
 		SecondFactorTimeout: cfg.secondFactor,
+		EventsRetention:     cfg.eventsRetention,
 		Passkeys: auth.PasskeyConfig{
 			RPID: cfg.rpID, RPName: cfg.rpName, Origins: cfg.passkeyOrigins(cfg.port), Reauth: cfg.passkeyReauth,
 		},

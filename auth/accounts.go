@@ -112,7 +112,14 @@ func (s *Service) checkPassword(ctx context.Context, key, password string, c Cli
 	}
 	if !ok || u == nil {
 		s.hasher.padFailure(ctx, took)
-		if err := r.failed(ctx); err != nil {
+		locked, err := r.failed(ctx)
+		if u != nil {
+			s.recordFailure(ctx, EventLoginFailed, u.ID, "")
+			if locked {
+				s.recordFailure(ctx, EventThrottled, u.ID, "")
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		return nil, errWrongPassword
@@ -169,6 +176,9 @@ func (s *Service) openSession(ctx context.Context, u *storage.User, data string,
 		return nil, Token{}, err
 	}
 	s.meter().SessionCreated()
+	if !pending {
+		s.record(ctx, EventSignedIn, u.ID, sess.ID)
+	}
 	s.endOverCap(ctx, u, ids, sess)
 	return sess, tok, nil
 }
@@ -194,7 +204,17 @@ func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string,
 		return
 	}
 	if u.TOTPID == "" {
-		n, err := s.store.DeleteSessions(ctx, u.ID, ids[:over])
+		var n int64
+		var err error
+		for _, id := range ids[:over] {
+			ended := false
+			if ended, err = s.store.DeleteSession(ctx, id, u.ID); err != nil {
+				break
+			} else if ended {
+				n++
+				s.record(ctx, EventSessionRevoked, u.ID, id)
+			}
+		}
 		s.endedOverCap(ctx, u, n, err)
 		return
 	}
@@ -223,6 +243,7 @@ func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string,
 		}
 		if ended {
 			n++
+			s.record(ctx, EventSessionRevoked, u.ID, id)
 		}
 		if err != nil {
 			break
@@ -297,6 +318,7 @@ func (s *Service) setPassword(ctx context.Context, u *storage.User, password, ke
 	ctx = context.WithoutCancel(ctx)
 	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, keep)
 	s.meter().SessionsEnded(int(n), "password")
+	s.record(ctx, EventPasswordChanged, u.ID, keep)
 	if err != nil {
 		s.log.ErrorContext(ctx, "end sessions after a password change failed", "user", u.ID, "err", err)
 		return errPasswordChangedPartly

@@ -341,6 +341,7 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, caller *storage
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "passkey added", "user", u.ID, "passkey", p.ID, "session", caller.ID)
+	s.record(ctx, EventPasskeyAdded, u.ID, caller.ID)
 	return p, nil
 }
 
@@ -493,7 +494,7 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, challengeID, credentia
 	case err == nil:
 		r.release(ctx, false) // the client's failures for other names stay
 	case errors.As(err, &input) || errors.Is(err, ErrPasskeyFailed):
-		if ferr := r.failed(ctx); ferr != nil {
+		if _, ferr := r.failed(ctx); ferr != nil {
 			return nil, Token{}, ferr
 		}
 		return nil, Token{}, err
@@ -631,6 +632,7 @@ func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id
 	}
 	n, err := s.store.DeleteSessions(context.WithoutCancel(ctx), caller.UserID, ended)
 	s.meter().SessionsEnded(int(n), "revoked")
+	s.record(ctx, EventPasskeyRemoved, caller.UserID, caller.ID)
 	return true, err
 }
 
@@ -677,5 +679,8 @@ func (s *Service) ResetPasskeys(ctx context.Context, username string) (int, erro
 	ended, err := s.store.DeleteSessionsOfUser(ctx, u.ID, "")
 	s.meter().SessionsEnded(int(first+ended), "revoked")
 	s.log.InfoContext(ctx, "passkeys reset by an administrator", "user", u.ID, "passkeys", n)
+	if n > 0 {
+		s.record(ctx, EventPasskeyRemoved, u.ID, "")
+	}
 	return n, err
 }

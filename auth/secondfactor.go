@@ -239,7 +239,16 @@ func (s *Service) checkCode(ctx context.Context, u *storage.User, f factor, code
 		return "", err
 	}
 	if !ok {
-		if err := r.failed(ctx); err != nil {
+		locked, err := r.failed(ctx)
+		sessionID := ""
+		if caller, _ := CallerFrom(ctx); caller != nil {
+			sessionID = caller.ID
+		}
+		s.recordFailure(ctx, EventLoginFailed, u.ID, sessionID)
+		if locked {
+			s.recordFailure(ctx, EventThrottled, u.ID, sessionID)
+		}
+		if err != nil {
 			return "", err
 		}
 		return "", errCodeRefused
@@ -370,6 +379,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, caller *storage.Sessio
 	if kind == FactorRecoveryCode {
 		s.log.InfoContext(ctx, "recovery code used", "user", u.ID, "session", caller.ID)
 	}
+	s.record(ctx, EventSignedIn, u.ID, caller.ID)
 	if ids, err := s.store.SessionIDsOfUser(ctx, u.ID); err == nil {
 		s.endOverCap(ctx, u, ids, &sess)
 	}
@@ -475,6 +485,7 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, caller *storage.Ses
 	s.log.InfoContext(ctx, "second factor turned on", "user", u.ID, "session", caller.ID)
 	// The codes are shown whatever happens next: they are the only copy.
 	_ = s.endOtherSessions(ctx, u, caller.ID)
+	s.record(ctx, EventSecondFactorEnabled, u.ID, caller.ID) // after: subscribers re-check their sessions
 	return codes, nil
 }
 
@@ -492,7 +503,9 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *storage.Session, pass
 	}
 	s.log.InfoContext(ctx, "second factor turned off", "user", u.ID, "session", caller.ID)
 	s.forgetRecoveryCodes(ctx, u)
-	if err := s.endOtherSessions(ctx, u, caller.ID); err != nil {
+	err = s.endOtherSessions(ctx, u, caller.ID)
+	s.record(ctx, EventSecondFactorDisabled, u.ID, caller.ID)
+	if err != nil {
 		return &Error{Code: EIncomplete, Message: "two-factor authentication was turned off, " +
 			"but ending the other sessions failed: call deleteOtherSessions to end them"}
 	}
@@ -544,6 +557,9 @@ func (s *Service) resetTOTP(ctx context.Context, key string) error {
 	s.forgetRecoveryCodes(ctx, u)
 	n, err := s.store.DeleteSessionsOfUser(context.WithoutCancel(ctx), u.ID, "")
 	s.meter().SessionsEnded(int(n), "second_factor")
+	if u.TOTPID != "" {
+		s.record(ctx, EventSecondFactorDisabled, u.ID, "")
+	}
 	return err
 }
 

@@ -60,6 +60,9 @@ type Config struct {
 	// Passkeys is the WebAuthn relying party; its zero value is
 	// localhost's.
 	Passkeys PasskeyConfig
+	// EventsRetention is how long security events are kept; 0 means
+	// DefaultEventsRetention.
+	EventsRetention time.Duration
 }
 
 // Meter receives counts of what the service does, for metrics.
@@ -136,6 +139,9 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	}
 	if cfg.TOTPIssuer == "" {
 		cfg.TOTPIssuer = "gatehouse"
+	}
+	if cfg.EventsRetention == 0 {
+		cfg.EventsRetention = DefaultEventsRetention
 	}
 	if cfg.SecondFactorTimeout == 0 {
 		cfg.SecondFactorTimeout = 5 * time.Minute

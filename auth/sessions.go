@@ -44,6 +44,7 @@ func (s *Service) deleteExpired(ctx context.Context, sess *storage.Session) (boo
 	deleted, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID)
 	if deleted {
 		s.meter().SessionsEnded(1, "expired")
+		s.record(ctx, EventSessionExpired, sess.UserID, sess.ID)
 	}
 	return true, err
 }
@@ -163,11 +164,12 @@ func (s *Service) DeleteSession(ctx context.Context, caller *storage.Session, id
 	}
 	deleted, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID)
 	if deleted {
-		reason := "revoked"
+		reason, typ := "revoked", EventSessionRevoked
 		if id == caller.ID {
-			reason = "logout"
+			reason, typ = "logout", EventSignedOut
 		}
 		s.meter().SessionsEnded(1, reason)
+		s.record(ctx, typ, sess.UserID, sess.ID)
 	}
 	return deleted, err
 }
@@ -177,6 +179,7 @@ func (s *Service) DeleteSession(ctx context.Context, caller *storage.Session, id
 func (s *Service) DeleteOtherSessions(ctx context.Context, caller *storage.Session) (int64, error) {
 	n, err := s.store.DeleteSessionsOfUser(ctx, caller.UserID, caller.ID)
 	s.meter().SessionsEnded(int(n), "others")
+	s.record(ctx, EventOtherSessionsRevoked, caller.UserID, caller.ID)
 	return n, err
 }
 
@@ -185,8 +188,11 @@ func (s *Service) SetData(ctx context.Context, caller *storage.Session, data str
 	sess, err := s.store.SetSessionData(ctx, caller.ID, data)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, ErrUnauthenticated // deleted under us
+	} else if err != nil {
+		return nil, err
 	}
-	return sess, err
+	s.notify(ctx, NoticeDataUpdated, caller.UserID, caller.ID)
+	return sess, nil
 }
 
 // Sweep deletes every expired session once and returns how many.
@@ -195,7 +201,9 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	// after a long pause may take longer than a request's deadline.
 	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
 	defer cancel()
-	n, err := s.store.DeleteExpiredSessions(ctx, s.now())
+	n, err := s.store.DeleteExpiredSessions(ctx, s.now(), func(sess *storage.Session) {
+		s.record(ctx, EventSessionExpired, sess.UserID, sess.ID)
+	})
 	s.meter().SessionsEnded(int(n), "swept")
 	return n, err
 }
@@ -219,6 +227,9 @@ func (s *Service) RunSweeper(ctx context.Context, interval time.Duration) {
 			}
 			if _, cerr := s.store.DeleteExpiredChallenges(ctx, s.now()); err == nil {
 				err = cerr // passkey ceremonies begun and never finished
+			}
+			if _, eerr := s.SweepEvents(ctx); err == nil {
+				err = eerr // security events past their retention, old notices
 			}
 			switch {
 			case err != nil && ctx.Err() == nil:

@@ -276,33 +276,40 @@ func (r *reservation) release(ctx context.Context, forget bool) {
 }
 
 // failed turns the reservation into a failure under every key, locking
-// the keys that reach their limit.
-func (r *reservation) failed(ctx context.Context) error {
+// the keys that reach their limit, and reports whether it locked the
+// first (for a password check, the username's).
+func (r *reservation) failed(ctx context.Context) (lockedFirst bool, _ error) {
 	var errs []error
-	for _, k := range r.keys {
-		errs = append(errs, r.s.fail(context.WithoutCancel(ctx), k))
+	for i, k := range r.keys {
+		locked, err := r.s.fail(context.WithoutCancel(ctx), k)
+		lockedFirst = lockedFirst || locked && i == 0
+		errs = append(errs, err)
 		r.s.gates.leave(k.key)
 	}
-	return errors.Join(errs...)
+	return lockedFirst, errors.Join(errs...)
 }
 
 // spent keeps the reservation as used (a registration, whatever its
 // outcome, counts against the client's registrations).
-func (r *reservation) spent(ctx context.Context) error { return r.failed(ctx) }
+func (r *reservation) spent(ctx context.Context) error {
+	_, err := r.failed(ctx)
+	return err
+}
 
-func (s *Service) fail(ctx context.Context, k reserved) error {
+// fail counts a failure under k and reports whether it locked k.
+func (s *Service) fail(ctx context.Context, k reserved) (bool, error) {
 	tc := s.cfg.Throttle
 	now := s.now()
 	t, err := s.store.FailAttempt(ctx, k.key, now)
 	if err != nil || t.Failures < k.limit {
-		return err
+		return false, err
 	}
 	delay := tc.BaseDelay << min(t.Lockouts, 30)
 	if delay > tc.MaxDelay || delay <= 0 {
 		delay = tc.MaxDelay
 	}
 	// One attempt stays for after the lock; its failure locks again.
-	return s.store.LockThrottle(ctx, k.key, now.Add(delay), k.limit-1)
+	return true, s.store.LockThrottle(ctx, k.key, now.Add(delay), k.limit-1)
 }
 
 // sweepThrottles deletes throttles that have been quiet for a window.

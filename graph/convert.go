@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/base64"
 	"time"
 
 	"gatehouse/auth"
@@ -65,4 +66,21 @@ func passkeyOf(p *storage.Passkey) *model.Passkey {
 
 func challengeOf(c *auth.PasskeyChallenge) *model.PasskeyChallenge {
 	return &model.PasskeyChallenge{ChallengeID: c.ID, Options: model.JSONObject(c.Options)}
+}
+
+func eventsOf(p *auth.EventPage) *model.SecurityEventConnection {
+	out := &model.SecurityEventConnection{Edges: []*model.SecurityEventEdge{}, PageInfo: &model.PageInfo{HasNextPage: p.More}}
+	for _, e := range p.Events {
+		cursor := auth.EventCursor(e)
+		out.Edges = append(out.Edges, &model.SecurityEventEdge{Cursor: cursor, Node: &model.SecurityEvent{
+			ID:        base64.RawURLEncoding.EncodeToString([]byte(e.ID)),
+			Type:      model.SecurityEventType(e.Type),
+			At:        utc(e.At),
+			SessionID: optional(e.SessionID),
+			IPAddress: optional(e.IP),
+			UserAgent: optional(e.UserAgent),
+		}})
+		out.PageInfo.EndCursor = &cursor
+	}
+	return out
 }

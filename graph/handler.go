@@ -75,6 +75,13 @@ func NewHandler(cfg Options) http.Handler {
 		}
 		return n * child
 	}
+	gcfg.Complexity.Query.SecurityEvents = func(child int, first *int, _ *string) int {
+		n := auth.DefaultEventPage
+		if first != nil && *first > 0 {
+			n = *first
+		}
+		return n * child
+	}
 	srv := handler.New(NewExecutableSchema(gcfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})

@@ -303,6 +303,26 @@ func (r *queryResolver) Passkeys(ctx context.Context) ([]*model.Passkey, error) 
 	return out, nil
 }
 
+// SecurityEvents is the resolver for the securityEvents field.
+func (r *queryResolver) SecurityEvents(ctx context.Context, first *int, after *string) (*model.SecurityEventConnection, error) {
+	caller, err := auth.RequireSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, cursor := auth.DefaultEventPage, ""
+	if first != nil {
+		n = *first
+	}
+	if after != nil {
+		cursor = *after
+	}
+	page, err := r.auth.SecurityEvents(ctx, caller, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	return eventsOf(page), nil
+}
+
 // TotpEnabled is the resolver for the totpEnabled field.
 func (r *userResolver) TotpEnabled(ctx context.Context, obj *model.User) (bool, error) {
 	// Not for a pending session: its holder has proven the password only.

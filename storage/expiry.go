@@ -80,10 +80,11 @@ func (s *Store) fileExpiries(ctx context.Context, sessions []*Session) error {
 }
 
 // DeleteExpiredSessions deletes the sessions filed under spans that ended
-// by now whose expiresAt has passed, and returns how many it deleted.
-// Several instances may run it at once: each session is deleted once and
-// the others count fewer.
-func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+// by now whose expiresAt has passed, calls ended (if not nil) with each,
+// and returns how many it deleted. Several instances may run it at once:
+// each session is deleted once, and ended called once, and the others
+// count fewer.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, ended func(*Session)) (int64, error) {
 	names, err := s.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
 		return 0, translate("list expiries", err)
@@ -93,7 +94,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64
 		if end, ok := fileEnd(name); !ok || end > now.Unix() {
 			continue
 		}
-		n, err := s.sweepFile(ctx, s.db.Collection(name), now)
+		n, err := s.sweepFile(ctx, s.db.Collection(name), now, ended)
 		deleted += n
 		if err != nil && s.exists(ctx, name) {
 			return deleted, err
@@ -109,7 +110,7 @@ func (s *Store) exists(ctx context.Context, name string) bool {
 }
 
 // sweepFile deletes the expired sessions filed in coll, then coll.
-func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.Time) (int64, error) {
+func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.Time, ended func(*Session)) (int64, error) {
 	cur, err := coll.Find(ctx, bson.D{})
 	if err != nil {
 		return 0, translate("read expiries", err)
@@ -129,6 +130,9 @@ func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.
 		ok, err := s.DeleteSession(ctx, sess.ID, sess.UserID)
 		if ok {
 			deleted.Add(1)
+			if ended != nil {
+				ended(sess)
+			}
 		}
 		return err
 	})

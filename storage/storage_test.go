@@ -251,7 +251,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 	counts := make([]int64, 2)
 	for i := range counts {
 		wg.Go(func() {
-			n, err := st.DeleteExpiredSessions(ctx, now)
+			n, err := st.DeleteExpiredSessions(ctx, now, nil)
 			if err != nil {
 				t.Errorf("sweeper %d: %v", i, err)
 			}
@@ -267,7 +267,7 @@ func TestDeleteExpiredSessions(t *testing.T) {
 		t.Errorf("left (-want +got):\n%s", diff)
 	}
 	// Once its span has ended, the session that expired in it goes.
-	if n, err := st.DeleteExpiredSessions(ctx, now.Add(512*time.Second)); n != 1 || err != nil {
+	if n, err := st.DeleteExpiredSessions(ctx, now.Add(512*time.Second), nil); n != 1 || err != nil {
 		t.Errorf("the next span's sweep: %d, %v; want 1, nil", n, err)
 	}
 	if ids, _ := st.SessionIDsOfUser(ctx, "u"); len(ids) != 2 {
@@ -567,7 +567,7 @@ func TestMigrateListsAndFilesOldSessions(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b", "expired"}, ids); diff != "" || err != nil {
 		t.Fatalf("the user's list (-want +got), %v:\n%s", err, diff)
 	}
-	if n, err := st.DeleteExpiredSessions(ctx, now); n != 1 || err != nil {
+	if n, err := st.DeleteExpiredSessions(ctx, now, nil); n != 1 || err != nil {
 		t.Errorf("sweep after migrating: %d, %v; want 1, nil", n, err)
 	}
 	if n, err := st.DeleteSessionsOfUser(ctx, "u", ""); n != 2 || err != nil {
@@ -642,7 +642,7 @@ func TestConcurrentSweepersOverlap(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for range 3 {
-				n, err := st.DeleteExpiredSessions(ctx, now)
+				n, err := st.DeleteExpiredSessions(ctx, now, nil)
 				if err != nil {
 					t.Errorf("sweep: %v", err)
 				}

@@ -272,7 +272,7 @@ func (b *bench) sweep(ctx context.Context, res *results, owners []*storage.User,
 		var took time.Duration
 		use, merr := b.measure(ctx, func() {
 			t0 := time.Now()
-			deleted, err = b.store.DeleteExpiredSessions(ctx, time.Now())
+			deleted, err = b.store.DeleteExpiredSessions(ctx, time.Now(), nil)
 			took = time.Since(t0)
 		})
 		if err == nil {

@@ -28,6 +28,14 @@ type AuthPayload struct {
 type Mutation struct {
 }
 
+// Where a page ends.
+type PageInfo struct {
+	// True when older entries remain.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the page's last entry; null for an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
+}
+
 // A passkey (a WebAuthn discoverable credential) that signs its user in without a password.
 type Passkey struct {
 	// Opaque identifier of the passkey (not its credential id).
@@ -53,6 +61,34 @@ type PasskeyChallenge struct {
 
 // What a client can read: the caller's user and sessions.
 type Query struct {
+}
+
+// One entry of a security activity log. Kept for EVENTS_RETENTION (90 days).
+type SecurityEvent struct {
+	// Opaque identifier of the event.
+	ID   string            `json:"id"`
+	Type SecurityEventType `json:"type"`
+	// When it happened.
+	At time.Time `json:"at"`
+	// The session the event concerns, if any.
+	SessionID *string `json:"sessionId,omitempty"`
+	// The address of the client that caused it; none for an administrator or the server itself.
+	IPAddress *string `json:"ipAddress,omitempty"`
+	// The User-Agent of the client that caused it; none for an administrator or the server itself.
+	UserAgent *string `json:"userAgent,omitempty"`
+}
+
+// A page of security events, newest first. Pages stay stable while new events arrive.
+type SecurityEventConnection struct {
+	Edges    []*SecurityEventEdge `json:"edges"`
+	PageInfo *PageInfo            `json:"pageInfo"`
+}
+
+// A security event and the cursor that pages on from it.
+type SecurityEventEdge struct {
+	// Pass as after to get the events older than this one.
+	Cursor string         `json:"cursor"`
+	Node   *SecurityEvent `json:"node"`
 }
 
 // A server-side login session: one signed-in device or browser. Sessions
@@ -154,6 +190,94 @@ func (e *AuthFactor) UnmarshalJSON(b []byte) error {
 }
 
 func (e AuthFactor) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What happened to an account: the entries of its security activity log.
+type SecurityEventType string
+
+const (
+	// A session became full: a login without a second factor, a verified second factor, a passkey, a sign-up.
+	SecurityEventTypeSignedIn SecurityEventType = "SIGNED_IN"
+	// A session ended itself (logout).
+	SecurityEventTypeSignedOut SecurityEventType = "SIGNED_OUT"
+	// A wrong password or second-factor code (at most 50 a day are recorded).
+	SecurityEventTypeLoginFailed SecurityEventType = "LOGIN_FAILED"
+	// Too many wrong passwords or codes: the account's sign-ins were locked for a while.
+	SecurityEventTypeThrottled SecurityEventType = "THROTTLED"
+	// A session was ended by another session of the user, or by the session limit.
+	SecurityEventTypeSessionRevoked SecurityEventType = "SESSION_REVOKED"
+	// Every session but one was ended (deleteOtherSessions).
+	SecurityEventTypeOtherSessionsRevoked SecurityEventType = "OTHER_SESSIONS_REVOKED"
+	// A session expired and was deleted.
+	SecurityEventTypeSessionExpired SecurityEventType = "SESSION_EXPIRED"
+	// The password was changed (by the user or an administrator); other sessions ended.
+	SecurityEventTypePasswordChanged SecurityEventType = "PASSWORD_CHANGED"
+	// Two-factor authentication was turned on; other sessions ended.
+	SecurityEventTypeSecondFactorEnabled SecurityEventType = "SECOND_FACTOR_ENABLED"
+	// Two-factor authentication was turned off (by the user or an administrator).
+	SecurityEventTypeSecondFactorDisabled SecurityEventType = "SECOND_FACTOR_DISABLED"
+	// A passkey was registered.
+	SecurityEventTypePasskeyAdded SecurityEventType = "PASSKEY_ADDED"
+	// A passkey was deleted (by the user or an administrator); the sessions it opened ended.
+	SecurityEventTypePasskeyRemoved SecurityEventType = "PASSKEY_REMOVED"
+)
+
+var AllSecurityEventType = []SecurityEventType{
+	SecurityEventTypeSignedIn,
+	SecurityEventTypeSignedOut,
+	SecurityEventTypeLoginFailed,
+	SecurityEventTypeThrottled,
+	SecurityEventTypeSessionRevoked,
+	SecurityEventTypeOtherSessionsRevoked,
+	SecurityEventTypeSessionExpired,
+	SecurityEventTypePasswordChanged,
+	SecurityEventTypeSecondFactorEnabled,
+	SecurityEventTypeSecondFactorDisabled,
+	SecurityEventTypePasskeyAdded,
+	SecurityEventTypePasskeyRemoved,
+}
+
+func (e SecurityEventType) IsValid() bool {
+	switch e {
+	case SecurityEventTypeSignedIn, SecurityEventTypeSignedOut, SecurityEventTypeLoginFailed, SecurityEventTypeThrottled, SecurityEventTypeSessionRevoked, SecurityEventTypeOtherSessionsRevoked, SecurityEventTypeSessionExpired, SecurityEventTypePasswordChanged, SecurityEventTypeSecondFactorEnabled, SecurityEventTypeSecondFactorDisabled, SecurityEventTypePasskeyAdded, SecurityEventTypePasskeyRemoved:
+		return true
+	}
+	return false
+}
+
+func (e SecurityEventType) String() string {
+	return string(e)
+}
+
+func (e *SecurityEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SecurityEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SecurityEventType", str)
+	}
+	return nil
+}
+
+func (e SecurityEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SecurityEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SecurityEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -129,7 +129,7 @@ func TestSpaceOfEndedSessionsIsReclaimed(t *testing.T) {
 	}
 	peak := waitSize(t, file, "the sessions to reach the file", func(s int64) bool { return s > n*dataLen })
 
-	swept, err := st.DeleteExpiredSessions(ctx, expires.Add(48*time.Hour))
+	swept, err := st.DeleteExpiredSessions(ctx, expires.Add(48*time.Hour), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
