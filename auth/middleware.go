@@ -119,9 +119,15 @@ func (s *Service) Middleware(cfg HTTPConfig, next http.Handler) http.Handler {
 // multipart: a GET or POST with application/json included). Browsers
 // attach cookies to simple requests, so a cookie-authenticated one is
 // refused with errCrossSite.
+//
+// A WebSocket upgrade is not judged here: no page can send one without
+// its Origin, which the transport that accepts it checks (graph's).
 func crossSiteCapable(r *http.Request) bool {
 	if r.Header.Get("Apollo-Require-Preflight") != "" || r.Header.Get("X-Apollo-Operation-Name") != "" {
 		return false
+	}
+	if r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		return false // a WebSocket upgrade; graph refuses one from another origin
 	}
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {

@@ -98,6 +98,7 @@ type Service struct {
 	gates     gates // for the throttle
 	keys      *keys // for the second factor
 	webauthn  *webauthn.WebAuthn
+	live      live // subscribers of this instance
 }
 
 // Client describes the device a request comes from.

@@ -306,8 +306,11 @@ func TestEveryRefusalHasACode(t *testing.T) {
 		{name: "too deep", method: "POST", path: "/query", ct: ctJSON, body: gql(nested), status: 200, code: "DEPTH_LIMIT_EXCEEDED"},
 		{name: "needs a session", method: "POST", path: "/query", ct: ctJSON, body: gql("{ sessions { id } }"), status: 200, code: "UNAUTHENTICATED"},
 		{name: "unknown persisted query", method: "GET", path: get(`extensions=` + q(`{"persistedQuery":{"version":1,"sha256Hash":"`+strings.Repeat("0", 64)+`"}}`)), status: 200, code: "PERSISTED_QUERY_NOT_FOUND"},
-		// Served: an Upgrade header is no reason to refuse.
-		{name: "GET with Upgrade: websocket", method: "GET", path: get("query=" + q("{ me { id } }")), header: map[string]string{"Upgrade": "websocket"}, status: 200},
+		// A WebSocket upgrade that is not graphql-transport-ws is refused;
+		// another Upgrade header (curl --http2 offers h2c) is ignored.
+		{name: "GET with Upgrade: websocket", method: "GET", path: get("query=" + q("{ me { id } }")), header: map[string]string{"Upgrade": "websocket"}, status: 400, code: "BAD_REQUEST"},
+		{name: "POST with Upgrade: websocket", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { id } }"), header: map[string]string{"Upgrade": "websocket"}, status: 400, code: "BAD_REQUEST"},
+		{name: "GET with Upgrade: h2c", method: "GET", path: get("query=" + q("{ me { id } }")), header: map[string]string{"Upgrade": "h2c"}, status: 200},
 		{name: "POST with Upgrade: h2c", method: "POST", path: "/query", ct: ctJSON, body: gql("{ me { id } }"), header: map[string]string{"Upgrade": "h2c"}, status: 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

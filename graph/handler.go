@@ -39,6 +39,9 @@ type Options struct {
 	CORSOrigins []string
 	// Observer records request latencies; nil records nothing.
 	Observer RequestObserver
+	// WebSocketIdle is how long a WebSocket may hold no subscription
+	// before it is closed; zero means DefaultWebSocketIdle.
+	WebSocketIdle time.Duration
 }
 
 // Request limits.
@@ -83,7 +86,11 @@ func NewHandler(cfg Options) http.Handler {
 		return n * child
 	}
 	srv := handler.New(NewExecutableSchema(gcfg))
+	if cfg.WebSocketIdle == 0 {
+		cfg.WebSocketIdle = DefaultWebSocketIdle
+	}
 	srv.AddTransport(transport.Options{})
+	srv.AddTransport(websocketTransport(cfg.Auth, cfg.CORSOrigins, cfg.WebSocketIdle)) // before GET: upgrades are GETs
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
 	docs := newQueryCache(cfg.Limits.Tokens)
@@ -98,13 +105,14 @@ func NewHandler(cfg Options) http.Handler {
 	srv.Use(documentLimits{cfg.Limits, docs, !cfg.NoIntrospection}) // before APQ, which caches what passes
 	srv.Use(extension.AutomaticPersistedQuery{Cache: newAPQCache()})
 	srv.Use(operationLimits{})
+	srv.Use(wsSubscriptionsOnly{})
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.Complexity))
 	srv.Use(operationName{})
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
 	cfg.HTTP.Refuse = func(w http.ResponseWriter, err error) { refuse(w, http.StatusBadRequest, err) }
-	var api http.Handler = apiHeaders(limitBody(cfg.Auth.Middleware(cfg.HTTP, checkMethod(srv))))
+	var api http.Handler = apiHeaders(checkUpgrade(cfg.CORSOrigins, limitBody(cfg.Auth.Middleware(cfg.HTTP, checkMethod(srv)))))
 	if len(cfg.CORSOrigins) > 0 {
 		api = cors.New(cors.Options{
 			AllowedOrigins:   cfg.CORSOrigins,

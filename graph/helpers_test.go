@@ -81,6 +81,9 @@ func newEnvOn(t *testing.T, st *storage.Store, opts ...envOption) *env {
 	gopts.Auth = svc
 	srv := httptest.NewServer(graph.NewHandler(gopts))
 	t.Cleanup(srv.Close)
+	live, stop := context.WithCancel(context.Background())
+	go svc.RunLive(live)
+	t.Cleanup(stop)
 	return &env{t: t, url: srv.URL, store: st, svc: svc, clock: clk, logs: logs}
 }
 

@@ -93,7 +93,9 @@ func (operationName) ExtensionName() string                   { return "Operatio
 func (operationName) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (operationName) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+	// A WebSocket's request runs many operations at once: its log line is
+	// the connection's.
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok && wsConnFrom(ctx) == nil {
 		oc := graphql.GetOperationContext(ctx)
 		info.operation = oc.OperationName
 		if info.operation == "" && oc.Operation != nil {

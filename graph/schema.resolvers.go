@@ -323,6 +323,11 @@ func (r *queryResolver) SecurityEvents(ctx context.Context, first *int, after *s
 	return eventsOf(page), nil
 }
 
+// SessionEvents is the resolver for the sessionEvents field.
+func (r *subscriptionResolver) SessionEvents(ctx context.Context) (<-chan *model.SessionEvent, error) {
+	return r.sessionEvents(ctx)
+}
+
 // TotpEnabled is the resolver for the totpEnabled field.
 func (r *userResolver) TotpEnabled(ctx context.Context, obj *model.User) (bool, error) {
 	// Not for a pending session: its holder has proven the password only.
@@ -348,11 +353,15 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 // User returns UserResolver implementation.
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
-	userResolver     struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userResolver         struct{ *Resolver }
 )

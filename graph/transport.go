@@ -18,8 +18,8 @@ import (
 // operation other than a query is 405 with Allow: POST (gqlgen: 406 and no
 // code), and a query string, variables or extensions that do not decode
 // are 400 BAD_REQUEST (gqlgen: no code). It also takes a GET with an
-// Upgrade header, which gqlgen leaves to a WebSocket transport that
-// gatehouse has not (gqlgen: 400 "transport not supported", no code).
+// Upgrade header other than websocket (a client's h2c offer), which
+// gqlgen would leave to its WebSocket transport.
 type getTransport struct{}
 
 var _ graphql.Transport = getTransport{}

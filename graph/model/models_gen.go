@@ -120,6 +120,21 @@ type Session struct {
 	SecondFactorPending bool `json:"secondFactorPending"`
 }
 
+// One event pushed to a subscriber.
+type SessionEvent struct {
+	Type SessionEventType `json:"type"`
+	// When it happened.
+	At time.Time `json:"at"`
+	// The session it concerns (REVOKED/EXPIRED/DATA_UPDATED: the subscriber's own; SIGNED_IN: the new one).
+	SessionID string `json:"sessionId"`
+}
+
+// Live updates, over WebSocket only (the graphql-transport-ws protocol, on
+// /query): authenticate with the session cookie on the upgrade request or
+// with connection_init's payload {"authorization": "Bearer <token>"}.
+type Subscription struct {
+}
+
 // A second factor being set up: the authenticator app takes the secret, the
 // URI or the QR code; confirmTotpEnrollment finishes it. Shown only here.
 type TotpEnrollment struct {
@@ -278,6 +293,73 @@ func (e *SecurityEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e SecurityEventType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a live subscriber is told.
+type SessionEventType string
+
+const (
+	// The subscriber's session was ended (by another session, the session cap, an administrator, or a credential change).
+	SessionEventTypeRevoked SessionEventType = "REVOKED"
+	// The subscriber's session expired.
+	SessionEventTypeExpired SessionEventType = "EXPIRED"
+	// The password changed: the subscriber's session ended, or its token was replaced (the session that changed it).
+	SessionEventTypePasswordChanged SessionEventType = "PASSWORD_CHANGED"
+	// The subscriber's session data was updated (by any tab holding the session).
+	SessionEventTypeDataUpdated SessionEventType = "DATA_UPDATED"
+	// Another session of the user signed in.
+	SessionEventTypeSignedIn SessionEventType = "SIGNED_IN"
+)
+
+var AllSessionEventType = []SessionEventType{
+	SessionEventTypeRevoked,
+	SessionEventTypeExpired,
+	SessionEventTypePasswordChanged,
+	SessionEventTypeDataUpdated,
+	SessionEventTypeSignedIn,
+}
+
+func (e SessionEventType) IsValid() bool {
+	switch e {
+	case SessionEventTypeRevoked, SessionEventTypeExpired, SessionEventTypePasswordChanged, SessionEventTypeDataUpdated, SessionEventTypeSignedIn:
+		return true
+	}
+	return false
+}
+
+func (e SessionEventType) String() string {
+	return string(e)
+}
+
+func (e *SessionEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SessionEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SessionEventType", str)
+	}
+	return nil
+}
+
+func (e SessionEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SessionEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SessionEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
