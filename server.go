@@ -302,8 +302,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go svc.RunSweeper(ctx, cfg.sweepInterval)
-	go svc.RunLive(ctx)
-	log.Info("live events: subscribers are told within a second, on every instance", "mode", "polling the event stream by _id")
+	go svc.RunLive(ctx) // logs its mode
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -268,9 +268,17 @@ func (s *Service) check(ctx context.Context, sub *subscriber, n *storage.Notice)
 }
 
 // RunLive tails the stream of notices until ctx ends, handing each to this
-// instance's subscribers: a look-up by _id of the next number every
-// pollInterval, and at once again after each one found.
+// instance's subscribers: a look-up by _id of the next number, at once
+// again after each one found, and otherwise when a MongoDB change stream
+// says a notice was written (at least every second), or every
+// pollInterval where there is none. It logs which at start.
 func (s *Service) RunLive(ctx context.Context) {
+	wake, watching := s.store.WatchNotices(ctx)
+	mode := "polling the event stream by _id every 100ms"
+	if watching {
+		mode = "a change stream on the event stream, read by _id"
+	}
+	s.log.InfoContext(ctx, "live events: subscribers are told within a second, on every instance", "mode", mode)
 	next, lastGapCheck := int64(0), time.Now()
 	for ctx.Err() == nil {
 		if next == 0 {
@@ -294,7 +302,19 @@ func (s *Service) RunLive(ctx context.Context) {
 			lastGapCheck = time.Now()
 			next = s.checkGap(ctx, next)
 		}
-		sleepCtx(ctx, pollInterval)
+		if !watching {
+			sleepCtx(ctx, pollInterval)
+			continue
+		}
+		select {
+		case _, open := <-wake:
+			if !open {
+				watching = false
+				s.log.WarnContext(ctx, "live events: the change stream ended; polling the event stream by _id every 100ms")
+			}
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
 	}
 }
 

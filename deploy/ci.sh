@@ -133,7 +133,16 @@ through() {
     -d '{"query":"{ session { ipAddress } me { username } }"}') || fail "$name: the session query failed: $got"
   [ "$got" = '{"data":{"session":{"ipAddress":"127.0.0.2"},"me":{"username":"'"$name"'"}}}' ] ||
     fail "$name: want the session of $name from 127.0.0.2 (the client, not the proxy nor the forged header), got $got"
-  echo "$name: preflight, https sign-up and log-in, Secure __Host- cookie, session ipAddress 127.0.0.2: ok"
+  # A subscription's WebSocket upgrade from the app's page passes the
+  # proxy: 101 with graphql-transport-ws (curl then waits on the open
+  # socket until --max-time).
+  h=$(curl -sS --http1.1 --interface 127.0.0.2 "$@" -o /dev/null -D - --max-time 3 -b "$tmp/jar-$name" "$url/query" \
+    -H 'Origin: https://app.example.com' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    -H 'Sec-WebSocket-Protocol: graphql-transport-ws' 2>/dev/null || true)
+  grep -qE '^HTTP/1.1 101' <<<"$h" && grep -qi '^sec-websocket-protocol: graphql-transport-ws' <<<"$h" ||
+    fail "$name: the WebSocket upgrade did not pass:"$'\n'"$h"
+  echo "$name: preflight, https sign-up and log-in, Secure __Host- cookie, session ipAddress 127.0.0.2, WebSocket upgrade: ok"
 }
 
 # Two free-looking ports for a proxy (it binds them itself; a clash fails loudly).

@@ -130,3 +130,28 @@ func (s *Store) TrimNotices(ctx context.Context, age time.Duration) (int64, erro
 	}
 	return res.DeletedCount, nil
 }
+
+// WatchNotices returns a channel that receives soon after each notice is
+// written, from a MongoDB change stream, so that a reader need not poll;
+// ok is false where the server has none (the embedded engine, a MongoDB
+// that is not a replica set). The channel closes if the stream fails.
+// The notices themselves are still read by number: the change stream only
+// says when.
+func (s *Store) WatchNotices(ctx context.Context) (wake <-chan struct{}, ok bool) {
+	cs, err := s.notices.Watch(ctx, mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}})
+	if err != nil {
+		return nil, false
+	}
+	c := make(chan struct{}, 1)
+	go func() {
+		defer close(c)
+		defer cs.Close(context.WithoutCancel(ctx))
+		for cs.Next(ctx) {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return c, true
+}
