@@ -143,4 +143,4 @@ func (s *Service) SweepEvents(ctx context.Context) (int64, error) {
 
 // noticeAge is how long the live stream keeps notices: subscribers read
 // them within a second, and a reader stalled longer re-checks everything.
-const noticeAge = 10 * time.Minute
+const noticeAge = 2 * time.Minute

@@ -45,7 +45,7 @@ const (
 	pollInterval = 100 * time.Millisecond
 	// gapCheck is how often a tailer waiting for a notice makes sure it
 	// has not been trimmed (or the stream restarted).
-	gapCheck = 5 * time.Second
+	gapCheck = 30 * time.Second
 )
 
 // ErrTooManySubscriptions refuses a subscription over a limit.

@@ -474,3 +474,43 @@ func TestSubscriptionsLeaveNothingBehind(t *testing.T) {
 		t.Fatalf("heap in use grew by %d bytes over 1,000 subscriptions", grown)
 	}
 }
+
+// One client network holds at most 100 subscriptions in an instance,
+// whatever sessions it spreads them over; the document limits of HTTP hold
+// over WebSocket too.
+func TestSubscriptionsPerClientAndDocumentLimits(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.register(t, "many", "correct horse")
+	var sockets []*socket
+	for i := range auth.MaxSubscriptionsPerClient / auth.MaxSubscriptionsPerSession {
+		d := e.client()
+		d.login(t, "many", "correct horse")
+		s := e.bearerSocket(t, d)
+		for j := range auth.MaxSubscriptionsPerSession {
+			s.subscribe(fmt.Sprint(i, "-", j), sessionEventsQuery)
+		}
+		sockets = append(sockets, s)
+	}
+	e.waitSubscriptions(t, auth.MaxSubscriptionsPerClient)
+	// A fresh session, from the same address: over the client's budget.
+	extra := e.bearerSocket(t, c)
+	extra.subscribe("over", sessionEventsQuery)
+	if code := extra.refusal("over"); code != "TOO_MANY_REQUESTS" {
+		t.Fatalf("the 101st subscription of one client: %s, want TOO_MANY_REQUESTS", code)
+	}
+	// Ending one frees a place.
+	_ = sockets[0].send(wsMessage{ID: "0-0", Type: "complete"})
+	e.waitSubscriptions(t, auth.MaxSubscriptionsPerClient-1)
+	extra.subscribe("now", sessionEventsQuery)
+	e.waitSubscriptions(t, auth.MaxSubscriptionsPerClient)
+
+	aliases := make([]string, 40)
+	for i := range aliases {
+		aliases[i] = fmt.Sprintf("a%d: type", i)
+	}
+	extra.subscribe("wide", "subscription { sessionEvents { "+strings.Join(aliases, " ")+" } }")
+	if code := extra.refusal("wide"); code != "FIELD_LIMIT_EXCEEDED" {
+		t.Fatalf("a subscription with 40 aliases: %s, want FIELD_LIMIT_EXCEEDED", code)
+	}
+}
