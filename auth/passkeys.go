@@ -563,6 +563,8 @@ func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential stri
 	if cred.Authenticator.CloneWarning {
 		s.log.WarnContext(ctx, "passkey sign-in refused: its signature counter went backwards, a possible clone",
 			"user", user.ID, "passkey", passkey.ID, "stored", passkey.SignCount, "presented", cred.Authenticator.SignCount)
+		// A valid signature: someone holds the key. The owner should know.
+		s.recordFailure(ctx, EventLoginFailed, user.ID, "")
 		return nil, "", ErrPasskeyFailed
 	}
 	record, err := json.Marshal(cred)
@@ -573,6 +575,7 @@ func (s *Service) passkeyLogin(ctx context.Context, challengeID, credential stri
 	// with one counter value, one wins, and the other is a replay or a clone.
 	if err := s.store.UsePasskey(ctx, passkey, cred.Authenticator.SignCount, record, s.now()); errors.Is(err, storage.ErrNotFound) {
 		s.log.WarnContext(ctx, "passkey sign-in refused: its counter moved meanwhile", "user", user.ID, "passkey", passkey.ID)
+		s.recordFailure(ctx, EventLoginFailed, user.ID, "")
 		return nil, "", ErrPasskeyFailed
 	} else if err != nil {
 		return nil, "", err

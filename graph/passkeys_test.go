@@ -249,6 +249,10 @@ func TestClonedPasskeyIsRefused(t *testing.T) {
 	if code := e.client().passkeyLogin(t, a).code(t); code != "UNAUTHENTICATED" {
 		t.Fatalf("a counter that went backwards: %s", code)
 	}
+	// The owner's log shows both: someone holds the passkey's key.
+	if got := owner.eventTypes(t, 2); !slices.Equal(got, []string{"LOGIN_FAILED", "LOGIN_FAILED"}) {
+		t.Errorf("the owner's newest events %v, want two LOGIN_FAILED", got)
+	}
 }
 
 // Of many sign-ins presenting one counter value at once, one wins.

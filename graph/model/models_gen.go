@@ -218,7 +218,7 @@ const (
 	SecurityEventTypeSignedIn SecurityEventType = "SIGNED_IN"
 	// A session ended itself (logout).
 	SecurityEventTypeSignedOut SecurityEventType = "SIGNED_OUT"
-	// A wrong password or second-factor code (at most 50 a day are recorded).
+	// A wrong password or second-factor code, or a passkey refused as a possible clone (at most 50 a day are recorded).
 	SecurityEventTypeLoginFailed SecurityEventType = "LOGIN_FAILED"
 	// Too many wrong passwords or codes: the account's sign-ins were locked for a while.
 	SecurityEventTypeThrottled SecurityEventType = "THROTTLED"
