@@ -279,9 +279,18 @@ func (operationLimits) MutateOperationContext(_ context.Context, oc *graphql.Ope
 	case w.credentials > 1:
 		return coded(model.CodeBadUserInput, "at most one field that checks a password or a code "+
 			"(login, register, changePassword, verifySecondFactor, the TOTP mutations) may run per request")
+	case w.jsonValues > maxArgumentJSONValues:
+		return coded(model.CodeBadUserInput, fmt.Sprintf("the JSONObject arguments of one request may hold at most %d values "+
+			"in all (a variable counts each time it is used)", maxArgumentJSONValues))
 	}
 	return nil
 }
+
+// maxArgumentJSONValues bounds the values of every JSONObject argument of
+// an operation together. The body holds at most maxJSONValues, but each
+// field decodes its arguments anew: one large variable given to 30 aliased
+// fields cost 30 times the decoding the body's limit was set for.
+const maxArgumentJSONValues = 2 * maxJSONValues
 
 type walker struct {
 	fragments map[string]*ast.FragmentDefinition
@@ -291,6 +300,8 @@ type walker struct {
 	// badValue is the first argument literal that does not convert (such
 	// as 1e999); gqlgen would panic on it later.
 	badValue error
+	// jsonValues counts the values of the JSONObject arguments.
+	jsonValues int
 }
 
 // walk visits the selections, fragments expanded; validation has refused
@@ -306,9 +317,13 @@ func (w *walker) walk(set ast.SelectionSet, root bool) {
 				w.credentials++
 			}
 			for _, a := range s.Arguments {
-				if _, err := a.Value.Value(w.vars); err != nil {
+				v, err := a.Value.Value(w.vars)
+				if err != nil {
 					w.badValue = err
 					return
+				}
+				if t := a.Value.ExpectedType; t != nil && t.Name() == "JSONObject" {
+					w.jsonValues += countValues(v)
 				}
 			}
 			w.walk(s.SelectionSet, false)
@@ -320,6 +335,23 @@ func (w *walker) walk(set ast.SelectionSet, root bool) {
 			}
 		}
 	}
+}
+
+// countValues counts the values in v, a decoded JSON value: itself and
+// everything it holds.
+func countValues(v any) int {
+	n := 1
+	switch v := v.(type) {
+	case map[string]any:
+		for _, x := range v {
+			n += countValues(x)
+		}
+	case []any:
+		for _, x := range v {
+			n += countValues(x)
+		}
+	}
+	return n
 }
 
 func coded(code, msg string) *gqlerror.Error {

@@ -140,3 +140,35 @@ func TestAPQKeepsNoRefusedQuery(t *testing.T) {
 		t.Errorf("hash alone after a refusal: %+v", r.Errors)
 	}
 }
+
+// One variable given to many fields is decoded once per field: the
+// JSONObject arguments of a request are bounded in all, before any
+// resolver runs, and nothing is stored.
+func TestJSONArgumentsAreBoundedInAll(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.register(t, "wide", "correct horse")
+	list := make([]any, 700)
+	for i := range list {
+		list[i] = 1
+	}
+	op := func(fields int) string {
+		var b strings.Builder
+		b.WriteString("mutation($d: JSONObject!) {")
+		for i := range fields {
+			fmt.Fprintf(&b, " f%d: updateSessionData(data: $d) { id }", i)
+		}
+		return b.String() + " }"
+	}
+	vars := map[string]any{"d": map[string]any{"a": list}} // 702 values
+	r := c.do(t, op(30), vars)                             // 21,060 in all
+	if r.code(t) != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "at most 20000 values") {
+		t.Fatalf("30 fields sharing a 702-value variable: %+v, want BAD_USER_INPUT naming the limit", r.Errors)
+	}
+	var out struct{ Session sessionWithData }
+	c.ok(t, `{ session { data } }`, nil, &out)
+	if len(out.Session.Data) != 0 {
+		t.Fatalf("the refused request stored %v", out.Session.Data)
+	}
+	c.ok(t, op(20), vars, &struct{}{}) // 14,040: within
+}
