@@ -119,6 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	var svc *auth.Service
 	if cfg.metricsAddr != "off" {
 		m = metrics.New(func() int64 { return svc.Queue() })
+		m.WatchSubscriptions(func() int { return svc.Subscriptions() })
 		if db.engine != nil {
 			m.WatchDisk(func() metrics.Disk { return metrics.Disk(db.engine.Disk()) })
 		}

@@ -122,30 +122,43 @@ func TestAutomaticPersistedQueries(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	var m *metrics.Metrics
+	var svc *auth.Service // read at each scrape, once the env has made it
 	e := newEnv(t, func(c *auth.Config, o *graph.Options) {
 		m = metrics.New(func() int64 { return 0 })
+		m.WatchSubscriptions(func() int { return svc.Subscriptions() })
 		c.Meter = m
 		o.Observer = m
 	})
+	svc = e.svc
 	// Served on a port of its own, as run serves it (METRICS_ADDR).
 	metricsSrv := httptest.NewServer(m.Handler())
 	t.Cleanup(metricsSrv.Close)
+	scrape := func() string {
+		t.Helper()
+		res, err := http.Get(metricsSrv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return string(body)
+	}
 	c := e.client()
 	c.register(t, "metric", pw)
 	c.do(t, `query WhoAmI { me { id } }`, nil)
 	c.do(t, loginQuery, map[string]any{"u": "metric", "p": "wrong password"})
 	other := e.client()
 	other.login(t, "metric", pw)
+	s := e.bearerSocket(t, other)
+	s.subscribe("1", sessionEventsQuery)
+	e.waitSubscriptions(t, 1)
+	if text := scrape(); !strings.Contains(text, "\ngatehouse_subscriptions 1\n") {
+		t.Errorf("/metrics with one subscription lacks gatehouse_subscriptions 1")
+	}
 	c.do(t, `mutation { deleteOtherSessions }`, nil)
 	c.do(t, `mutation { deleteSession }`, nil)
 
-	res, err := http.Get(metricsSrv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	text := string(body)
+	text := scrape()
 	for _, want := range []string{
 		`gatehouse_logins_total{outcome="ok"} 1`,
 		`gatehouse_logins_total{outcome="bad_credentials"} 1`,

@@ -105,6 +105,14 @@ func (m *Metrics) WatchDisk(disk func() Disk) {
 	)
 }
 
+// WatchSubscriptions adds a gauge of the live subscriptions this instance
+// holds, read from n at each scrape.
+func (m *Metrics) WatchSubscriptions(n func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gatehouse_subscriptions", Help: "Live subscriptions (sessionEvents) held by this instance.",
+	}, func() float64 { return float64(n()) }))
+}
+
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
