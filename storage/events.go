@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -200,55 +199,27 @@ func (s *Store) CountFailureEvent(ctx context.Context, userID, day string, limit
 // now and returns how many it deleted. Several instances may run it at
 // once.
 func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time) (int64, error) {
-	names, err := s.db.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		return 0, translate("list event expiries", err)
-	}
-	var deleted int64
-	for _, name := range names {
-		end, err := strconv.ParseInt(strings.TrimPrefix(name, eventExpiriesPrefix), 10, 64)
-		if err != nil || !strings.HasPrefix(name, eventExpiriesPrefix) || end > now.Unix() {
-			continue
-		}
-		n, err := s.sweepEventFile(ctx, s.db.Collection(name))
-		deleted += n
-		if err != nil && s.exists(ctx, name) {
-			return deleted, err
-		}
-	}
-	return deleted, nil
-}
-
-func (s *Store) sweepEventFile(ctx context.Context, coll *mongo.Collection) (int64, error) {
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		return 0, translate("read event expiries", err)
-	}
-	var filed []eventFileDoc
-	if err := cur.All(ctx, &filed); err != nil {
-		return 0, translate("read event expiries", err)
-	}
-	var deleted atomic.Int64
-	err = each(len(filed), func(i int) error {
-		f := filed[i]
-		// Low first: a reader never walks below it, so it never looks for
-		// an event that is about to go.
-		_, err := s.eventHeads.UpdateOne(ctx, byID(f.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: f.N + 1}}}})
+	return s.sweepDueFiles(ctx, eventExpiriesPrefix, now, func(coll *mongo.Collection) (int64, error) {
+		filed, err := readFile[eventFileDoc](ctx, coll)
 		if err != nil {
-			return translate("sweep events", err)
+			return 0, err
 		}
-		res, err := s.events.DeleteOne(ctx, byID(f.ID))
-		if err != nil {
-			return translate("sweep events", err)
-		}
-		deleted.Add(res.DeletedCount)
-		return nil
-	})
-	if err != nil {
+		var deleted atomic.Int64
+		err = each(len(filed), func(i int) error {
+			f := filed[i]
+			// Low first: a reader never walks below it, so it never looks
+			// for an event that is about to go.
+			_, err := s.eventHeads.UpdateOne(ctx, byID(f.UserID), bson.D{{Key: "$max", Value: bson.D{{Key: "low", Value: f.N + 1}}}})
+			if err != nil {
+				return translate("sweep events", err)
+			}
+			res, err := s.events.DeleteOne(ctx, byID(f.ID))
+			if err != nil {
+				return translate("sweep events", err)
+			}
+			deleted.Add(res.DeletedCount)
+			return nil
+		})
 		return deleted.Load(), err
-	}
-	if err := coll.Drop(ctx); err != nil {
-		return deleted.Load(), translate("drop event expiries", err)
-	}
-	return deleted.Load(), nil
+	})
 }

@@ -48,10 +48,51 @@ func expiryFile(seen, expires time.Time) string {
 	return fmt.Sprintf("%s%015d", expiriesPrefix, end)
 }
 
-// fileEnd returns the end of the span that collection name holds.
-func fileEnd(name string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimPrefix(name, expiriesPrefix), 10, 64)
-	return n, err == nil && strings.HasPrefix(name, expiriesPrefix)
+// fileEnd returns the end of the span that collection name holds, if it is
+// a file of prefix.
+func fileEnd(prefix, name string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(name, prefix), 10, 64)
+	return n, err == nil && strings.HasPrefix(name, prefix)
+}
+
+// sweepDueFiles calls sweep with each file of prefix whose span ended by
+// now, and drops the file once sweep has done it; it returns the sum of
+// what sweep counted. Several instances may sweep at once: a file another
+// dropped meanwhile is no error.
+func (s *Store) sweepDueFiles(ctx context.Context, prefix string, now time.Time, sweep func(*mongo.Collection) (int64, error)) (int64, error) {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return 0, translate("list "+prefix, err)
+	}
+	var total int64
+	for _, name := range names {
+		if end, ok := fileEnd(prefix, name); !ok || end > now.Unix() {
+			continue
+		}
+		coll := s.db.Collection(name)
+		n, err := sweep(coll)
+		total += n
+		if err == nil {
+			err = coll.Drop(ctx)
+		}
+		if err != nil && s.exists(ctx, name) {
+			return total, translate("sweep "+name, err)
+		}
+	}
+	return total, nil
+}
+
+// readFile returns every document of file coll.
+func readFile[T any](ctx context.Context, coll *mongo.Collection) ([]T, error) {
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, translate("read "+coll.Name(), err)
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate("read "+coll.Name(), err)
+	}
+	return docs, nil
 }
 
 // fileExpiry files sess under its expiry.
@@ -85,22 +126,9 @@ func (s *Store) fileExpiries(ctx context.Context, sessions []*Session) error {
 // each session is deleted once, and ended called once, and the others
 // count fewer.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, ended func(*Session)) (int64, error) {
-	names, err := s.db.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		return 0, translate("list expiries", err)
-	}
-	var deleted int64
-	for _, name := range names {
-		if end, ok := fileEnd(name); !ok || end > now.Unix() {
-			continue
-		}
-		n, err := s.sweepFile(ctx, s.db.Collection(name), now, ended)
-		deleted += n
-		if err != nil && s.exists(ctx, name) {
-			return deleted, err
-		} // else another instance swept and dropped it meanwhile
-	}
-	return deleted, nil
+	return s.sweepDueFiles(ctx, expiriesPrefix, now, func(coll *mongo.Collection) (int64, error) {
+		return s.sweepFile(ctx, coll, now, ended)
+	})
 }
 
 // exists reports whether collection name exists (true if it cannot tell).
@@ -109,15 +137,11 @@ func (s *Store) exists(ctx context.Context, name string) bool {
 	return err != nil || len(names) > 0
 }
 
-// sweepFile deletes the expired sessions filed in coll, then coll.
+// sweepFile deletes the expired sessions filed in coll.
 func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.Time, ended func(*Session)) (int64, error) {
-	cur, err := coll.Find(ctx, bson.D{})
+	filed, err := readFile[expiryDoc](ctx, coll)
 	if err != nil {
-		return 0, translate("read expiries", err)
-	}
-	var filed []expiryDoc
-	if err := cur.All(ctx, &filed); err != nil {
-		return 0, translate("read expiries", err)
+		return 0, err
 	}
 	var deleted atomic.Int64
 	err = each(len(filed), func(i int) error {
@@ -136,11 +160,5 @@ func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.
 		}
 		return err
 	})
-	if err != nil {
-		return deleted.Load(), err
-	}
-	if err := coll.Drop(ctx); err != nil {
-		return deleted.Load(), translate("drop expiries", err)
-	}
-	return deleted.Load(), nil
+	return deleted.Load(), err
 }
