@@ -293,7 +293,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		svc.AddPasskeyOrigin("http://localhost:" + port) // the playground's, now that it is known
 	}
+	// Requests' contexts derive from sockets, cancelled once the HTTP
+	// requests have drained at shutdown: that closes the WebSockets, which
+	// Shutdown neither closes nor waits for.
+	sockets, closeSockets := context.WithCancel(context.Background())
+	defer closeSockets()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return sockets },
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -318,7 +324,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	closeSockets()
+	svc.Wait() // events that requests left to write
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")

@@ -114,10 +114,14 @@ func (s *Service) checkPassword(ctx context.Context, key, password string, c Cli
 		s.hasher.padFailure(ctx, took)
 		locked, err := r.failed(ctx)
 		if u != nil {
-			s.recordFailure(ctx, EventLoginFailed, u.ID, "")
-			if locked {
-				s.recordFailure(ctx, EventThrottled, u.ID, "")
-			}
+			// After the answer: an unknown name records nothing, and the
+			// time a known one's writes take must not tell them apart.
+			s.background(ctx, func(ctx context.Context) {
+				s.recordFailure(ctx, EventLoginFailed, u.ID, "")
+				if locked {
+					s.recordFailure(ctx, EventThrottled, u.ID, "")
+				}
+			})
 		}
 		if err != nil {
 			return nil, err

@@ -45,9 +45,14 @@ const (
 // request). A failed write is logged: the action it records has happened,
 // and the caller's answer must say so.
 func (s *Service) record(ctx context.Context, typ, userID, sessionID string) {
+	s.recordAt(ctx, s.now(), typ, userID, sessionID)
+}
+
+// recordAt is record of an event that happened at at.
+func (s *Service) recordAt(ctx context.Context, at time.Time, typ, userID, sessionID string) {
 	c := ClientFrom(ctx)
 	ctx = context.WithoutCancel(ctx)
-	e := &storage.Event{UserID: userID, Type: typ, At: s.now(), SessionID: sessionID, IP: c.IP, UserAgent: c.UserAgent}
+	e := &storage.Event{UserID: userID, Type: typ, At: at, SessionID: sessionID, IP: c.IP, UserAgent: c.UserAgent}
 	if err := s.store.AppendEvent(ctx, e, s.cfg.EventsRetention); err != nil {
 		s.log.WarnContext(ctx, "record security event failed", "user", userID, "type", typ, "err", err)
 	}
@@ -67,6 +72,16 @@ func (s *Service) recordFailure(ctx context.Context, typ, userID, sessionID stri
 		s.record(ctx, typ, userID, sessionID)
 	}
 }
+
+// background runs f apart from the request in ctx (whose values it keeps)
+// and returns at once; Wait waits for every such f.
+func (s *Service) background(ctx context.Context, f func(context.Context)) {
+	s.pending.Go(func() { f(context.WithoutCancel(ctx)) })
+}
+
+// Wait waits for the work that requests left to run after their answers
+// (failure events): a server calls it once it has stopped serving.
+func (s *Service) Wait() { s.pending.Wait() }
 
 // notify tells every instance's subscribers of userID what happened.
 func (s *Service) notify(ctx context.Context, typ, userID, sessionID string) {

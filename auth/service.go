@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -98,7 +99,8 @@ type Service struct {
 	gates     gates // for the throttle
 	keys      *keys // for the second factor
 	webauthn  *webauthn.WebAuthn
-	live      live // subscribers of this instance
+	live      live           // subscribers of this instance
+	pending   sync.WaitGroup // background work (events.go)
 }
 
 // Client describes the device a request comes from.

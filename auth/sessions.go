@@ -44,7 +44,7 @@ func (s *Service) deleteExpired(ctx context.Context, sess *storage.Session) (boo
 	deleted, err := s.store.DeleteSession(ctx, sess.ID, sess.UserID)
 	if deleted {
 		s.meter().SessionsEnded(1, "expired")
-		s.record(ctx, EventSessionExpired, sess.UserID, sess.ID)
+		s.recordAt(ctx, s.ExpiresAt(sess), EventSessionExpired, sess.UserID, sess.ID)
 	}
 	return true, err
 }
@@ -169,7 +169,9 @@ func (s *Service) DeleteSession(ctx context.Context, caller *storage.Session, id
 			reason, typ = "logout", EventSignedOut
 		}
 		s.meter().SessionsEnded(1, reason)
-		s.record(ctx, typ, sess.UserID, sess.ID)
+		if !(sess.Pending && id == caller.ID) { // a sign-in given up was never signed in
+			s.record(ctx, typ, sess.UserID, sess.ID)
+		}
 	}
 	return deleted, err
 }
@@ -202,7 +204,7 @@ func (s *Service) Sweep(ctx context.Context) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, sweepTimeout)
 	defer cancel()
 	n, err := s.store.DeleteExpiredSessions(ctx, s.now(), func(sess *storage.Session) {
-		s.record(ctx, EventSessionExpired, sess.UserID, sess.ID)
+		s.recordAt(ctx, s.ExpiresAt(sess), EventSessionExpired, sess.UserID, sess.ID)
 	})
 	s.meter().SessionsEnded(int(n), "swept")
 	return n, err

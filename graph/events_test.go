@@ -70,6 +70,7 @@ func TestSecurityEventsRecordTheirCauses(t *testing.T) {
 	if code := e.client().do(t, loginQuery, map[string]any{"u": "Ines", "p": "wrong horse"}).code(t); code != "UNAUTHENTICATED" {
 		t.Fatalf("wrong password: %s", code)
 	}
+	e.svc.Wait() // a failure is recorded after the answer
 	laptop.ok(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": map[string]any{"a": 1}}, &struct{}{})
 	laptop.ok(t, `mutation($id: ID!) { deleteSession(id: $id) }`, map[string]any{"id": phoneID}, &struct{}{})
 	tablet := e.client()
@@ -102,6 +103,10 @@ func TestSecurityEventsRecordTheirCauses(t *testing.T) {
 	pending.pendingLogin(t, "Ines", "battery staple")
 	pending.refusedCode(t, "000000", "UNAUTHENTICATED")
 	pending.verify(t, totpCode(secret, e.step()))
+	// A sign-in given up at its second step was never signed in: no event.
+	given := e.client()
+	given.pendingLogin(t, "Ines", "battery staple")
+	given.ok(t, `mutation { deleteSession }`, nil, &struct{}{})
 	e.clock.Advance(30 * time.Second)
 	laptop.ok(t, `mutation($p: String!, $c: String!) { disableTotp(password: $p, code: $c) }`,
 		map[string]any{"p": "battery staple", "c": totpCode(secret, e.step())}, &struct{}{})
@@ -116,7 +121,11 @@ func TestSecurityEventsRecordTheirCauses(t *testing.T) {
 	// from the sweeper.
 	old := e.client()
 	old.login(t, "Ines", "battery staple")
-	oldID := e.sessionID(t, old)
+	var oldSession struct {
+		Session struct{ ID, ExpiresAt string }
+	}
+	old.ok(t, `{ session { id expiresAt } }`, nil, &oldSession)
+	oldID := oldSession.Session.ID
 	e.clock.Advance(2 * time.Hour)
 	finder := e.client()
 	finder.login(t, "Ines", "battery staple")
@@ -135,8 +144,8 @@ func TestSecurityEventsRecordTheirCauses(t *testing.T) {
 	if want := []string{"SIGNED_IN", "SIGNED_IN", "SESSION_EXPIRED", "SESSION_EXPIRED", "SESSION_EXPIRED", "SIGNED_IN"}; !slices.Equal(tail, want) {
 		t.Fatalf("expiry events %v, want %v", tail, want)
 	}
-	if found := edges[3].Node; found.SessionID == nil || *found.SessionID != oldID || found.IPAddress == nil {
-		t.Errorf("the expiry found by a request: %+v, want the old session and the finder's address", found)
+	if found := edges[3].Node; found.SessionID == nil || *found.SessionID != oldID || found.IPAddress == nil || found.At != oldSession.Session.ExpiresAt {
+		t.Errorf("the expiry found by a request: %+v, want the old session, the finder's address and its expiry time %s", found, oldSession.Session.ExpiresAt)
 	}
 	for _, swept := range edges[1:3] {
 		if swept.Node.IPAddress != nil || swept.Node.UserAgent != nil {
@@ -149,6 +158,7 @@ func TestSecurityEventsRecordTheirCauses(t *testing.T) {
 		e.client().do(t, loginQuery, map[string]any{"u": "Ines", "p": "wrong horse"})
 	}
 	e.client().do(t, loginQuery, map[string]any{"u": "Ines", "p": "wrong horse"}) // refused by the lock: not checked
+	e.svc.Wait()
 	if got, want := fresh.eventTypes(t, 4), []string{"LOGIN_FAILED", "LOGIN_FAILED", "LOGIN_FAILED", "THROTTLED"}; !slices.Equal(got, want) {
 		t.Fatalf("guessing events %v, want %v", got, want)
 	}
@@ -251,6 +261,7 @@ func TestFailureEventsAreBounded(t *testing.T) {
 		wg.Go(func() { e.client().do(t, loginQuery, map[string]any{"u": "target", "p": "wrong horse"}) })
 	}
 	wg.Wait()
+	e.svc.Wait()
 	failures := 0
 	for _, edge := range c.events(t, 100, "").SecurityEvents.Edges {
 		if edge.Node.Type == "LOGIN_FAILED" {
@@ -262,6 +273,7 @@ func TestFailureEventsAreBounded(t *testing.T) {
 	}
 	e.clock.Advance(24 * time.Hour)
 	e.client().do(t, loginQuery, map[string]any{"u": "target", "p": "wrong horse"})
+	e.svc.Wait()
 	c.login(t, "target", "correct horse")
 	if got := c.eventTypes(t, 2); !slices.Equal(got, []string{"LOGIN_FAILED", "SIGNED_IN"}) {
 		t.Fatalf("the next day: %v, want a new LOGIN_FAILED", got)

@@ -279,6 +279,10 @@ func (operationLimits) MutateOperationContext(_ context.Context, oc *graphql.Ope
 	case w.credentials > 1:
 		return coded(model.CodeBadUserInput, "at most one field that checks a password or a code "+
 			"(login, register, changePassword, verifySecondFactor, the TOTP mutations) may run per request")
+	case op.Operation == ast.Subscription && w.rootFields != 1:
+		// GraphQL's "single root field" rule, which gqlparser does not
+		// apply to aliases (gqlgen then fails inside).
+		return coded(errcode.ValidationFailed, "a subscription selects exactly one field")
 	case w.jsonValues > maxArgumentJSONValues:
 		return coded(model.CodeBadUserInput, fmt.Sprintf("the JSONObject arguments of one request may hold at most %d values "+
 			"in all (a variable counts each time it is used)", maxArgumentJSONValues))
@@ -302,6 +306,8 @@ type walker struct {
 	badValue error
 	// jsonValues counts the values of the JSONObject arguments.
 	jsonValues int
+	// rootFields counts the fields at the root, fragments expanded.
+	rootFields int
 }
 
 // walk visits the selections, fragments expanded; validation has refused
@@ -315,6 +321,9 @@ func (w *walker) walk(set ast.SelectionSet, root bool) {
 		case *ast.Field:
 			if root && credentialFields[s.Name] {
 				w.credentials++
+			}
+			if root {
+				w.rootFields++
 			}
 			for _, a := range s.Arguments {
 				v, err := a.Value.Value(w.vars)

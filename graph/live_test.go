@@ -147,17 +147,24 @@ func (s *socket) event(id string, within time.Duration) sessionEvent {
 	return p.Data.SessionEvents
 }
 
-// refusal reads the answer to operation id that refuses it (a result with
-// one error, then complete) and returns the error's code.
+// refusal reads the answer to operation id that refuses it and returns
+// the error's code: an error message (the operation was not valid), or a
+// result with one error, then complete (a resolver refused it).
 func (s *socket) refusal(id string) string {
 	s.t.Helper()
 	m := s.next(5 * time.Second)
 	var p struct{ Errors []gqlError }
-	if err := json.Unmarshal(m.Payload, &p); err != nil || m.ID != id || len(p.Errors) != 1 {
+	err := json.Unmarshal(m.Payload, &p)
+	if m.Type == "error" {
+		err = json.Unmarshal(m.Payload, &p.Errors)
+	}
+	if err != nil || m.ID != id || len(p.Errors) != 1 {
 		s.t.Fatalf("message %s %s %s, want one error for %s", m.Type, m.ID, m.Payload, id)
 	}
-	if m := s.next(5 * time.Second); m.Type != "complete" || m.ID != id {
-		s.t.Fatalf("after the refusal of %s: %+v, want complete", id, m)
+	if m.Type != "error" {
+		if m := s.next(5 * time.Second); m.Type != "complete" || m.ID != id {
+			s.t.Fatalf("after the refusal of %s: %+v, want complete", id, m)
+		}
 	}
 	code, _ := p.Errors[0].Extensions["code"].(string)
 	return code
@@ -512,5 +519,21 @@ func TestSubscriptionsPerClientAndDocumentLimits(t *testing.T) {
 	extra.subscribe("wide", "subscription { sessionEvents { "+strings.Join(aliases, " ")+" } }")
 	if code := extra.refusal("wide"); code != "FIELD_LIMIT_EXCEEDED" {
 		t.Fatalf("a subscription with 40 aliases: %s, want FIELD_LIMIT_EXCEEDED", code)
+	}
+}
+
+// A subscription selects one field: two aliased ones are refused as
+// invalid, not failed inside.
+func TestSubscriptionSelectsOneField(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.register(t, "single", "correct horse")
+	s := e.bearerSocket(t, c)
+	s.subscribe("two", `subscription { a: sessionEvents { type } b: sessionEvents { type } }`)
+	if code := s.refusal("two"); code != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("two root fields: %s, want GRAPHQL_VALIDATION_FAILED", code)
+	}
+	if strings.Contains(e.logs.String(), "level=ERROR") {
+		t.Errorf("an error in the log:\n%s", e.logs)
 	}
 }

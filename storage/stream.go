@@ -63,9 +63,10 @@ const hintAge = time.Minute
 func (s *Store) Publish(ctx context.Context, n *Notice) error {
 	s.stream.mu.Lock()
 	defer s.stream.mu.Unlock()
-	for {
+	for taken := 0; ; {
 		now := time.Now()
-		if s.stream.next == 0 || now.Sub(s.stream.at) > hintAge {
+		if s.stream.next == 0 || now.Sub(s.stream.at) > hintAge || taken == 8 {
+			taken = 0
 			last, err := s.LastNotice(ctx)
 			if err != nil {
 				return err
@@ -76,7 +77,11 @@ func (s *Store) Publish(ctx context.Context, n *Notice) error {
 		d := noticeDoc{noticeID(s.stream.next), n.UserID, n.Type, n.SessionID, n.At}
 		_, err := s.notices.InsertOne(ctx, d)
 		if mongo.IsDuplicateKeyError(err) {
-			s.stream.next = 0 // another instance wrote it: start after the newest
+			// Another instance holds it: the next, then, and after a few
+			// the newest. (Reading the newest at every collision would scan
+			// the stream all the time: two busy instances collide often.)
+			s.stream.next++
+			taken++
 			continue
 		} else if err != nil {
 			return translate("publish", err)
