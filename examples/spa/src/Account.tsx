@@ -1,9 +1,11 @@
 import { useState } from 'react';
 import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
+import { Activity } from './Activity';
 import { DataEditor } from './DataEditor';
 import { errorCode, errorMessage } from './errors';
 import type { MeQuery as Me, SessionsQuery as Sessions } from './gql/graphql';
-import { LogOutMutation, LogOutOthersMutation, MeQuery, RevokeSessionMutation, SessionsQuery } from './operations';
+import { useLiveSession } from './live';
+import { ActivityQuery, LogOutMutation, LogOutOthersMutation, MeQuery, RevokeSessionMutation, SessionsQuery } from './operations';
 import { Passkeys } from './Passkeys';
 import { TwoFactor } from './TwoFactor';
 
@@ -13,14 +15,16 @@ const when = (t: string) => new Date(t).toLocaleString(undefined, { dateStyle: '
 
 /**
  * Account is the signed-in page: who I am, two-factor sign-in, passkeys, my
- * sessions, this session's data.
+ * sessions, this session's data, the activity log. It follows the session's
+ * live events while on screen (see live.ts).
  */
 export function Account({ me }: { me: NonNullable<Me['me']> }) {
   const client = useApolloClient();
+  useLiveSession();
   const { data, error, refetch, networkStatus } = useQuery(SessionsQuery, { notifyOnNetworkStatusChange: true });
   const [notice, setNotice] = useState<string | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
-  const refetchSessions = { refetchQueries: [SessionsQuery], awaitRefetchQueries: true };
+  const refetchSessions = { refetchQueries: [SessionsQuery, ActivityQuery], awaitRefetchQueries: true };
   const [revoke] = useMutation(RevokeSessionMutation, refetchSessions);
   const [logOutOthers] = useMutation(LogOutOthersMutation, refetchSessions);
   const [logOut] = useMutation(LogOutMutation);
@@ -109,6 +113,8 @@ export function Account({ me }: { me: NonNullable<Me['me']> }) {
       </section>
 
       {data?.session && <DataEditor session={data.session} />}
+
+      <Activity />
     </>
   );
 }

@@ -1,5 +1,8 @@
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, makeVar } from '@apollo/client';
 import { ErrorLink } from '@apollo/client/link/error';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { errorCode, secondFactorRequired } from './errors';
 import { MeQuery } from './operations';
 
@@ -23,6 +26,9 @@ const signIns = new Set(['LogIn', 'SignUp', 'BeginPasskeyLogin', 'FinishPasskeyL
  * (HttpLink's default; useGETForQueries stays off and there is no
  * persisted-query link), which is preflighted by the browser and so passes
  * gatehouse's CSRF prevention.
+ *
+ * Subscriptions go over a WebSocket to the same URL (ws:// or wss://, see
+ * liveLink), the rest over HTTP.
  */
 export function createClient(uri: string): ApolloClient {
   // Any operation answered UNAUTHENTICATED means the cookie no longer opens
@@ -38,13 +44,81 @@ export function createClient(uri: string): ApolloClient {
       void operation.client.refetchQueries({ include: [MeQuery] });
       return;
     }
-    if (!signIns.has(operation.operationName ?? '')) {
+    // A reason already given (a live event said why) stays.
+    if (!signIns.has(operation.operationName ?? '') && sessionEnded() === null) {
       sessionEnded('Your session has ended. Log in again.');
     }
     operation.client.cache.writeQuery({ query: MeQuery, data: { me: null, session: null } });
   });
-  return new ApolloClient({
-    link: ApolloLink.from([signedOut, new HttpLink({ uri, credentials: 'include' })]),
-    cache: new InMemoryCache(),
+  const live = liveLink(uri);
+  const client = new ApolloClient({
+    link: ApolloLink.from([
+      signedOut,
+      ApolloLink.split(isSubscription, live.link, new HttpLink({ uri, credentials: 'include' })),
+    ]),
+    cache: new InMemoryCache({
+      typePolicies: {
+        Query: {
+          fields: {
+            // "Load more" (fetchMore with after) appends the older page; a
+            // first page (after none: a refetch) replaces what was there.
+            securityEvents: {
+              keyArgs: false,
+              merge(existing, incoming, { args }) {
+                if (!args?.after || !existing) return incoming;
+                return { ...incoming, edges: [...existing.edges, ...incoming.edges] };
+              },
+            },
+          },
+        },
+      },
+    }),
   });
+  // Signing out (or a session that ended) clears the store: close the
+  // socket, which belongs to that session, with it.
+  client.onClearStore(async () => live.dispose());
+  return client;
+}
+
+function isSubscription({ query }: ApolloLink.Operation): boolean {
+  const def = getMainDefinition(query);
+  return def.kind === 'OperationDefinition' && def.operation === 'subscription';
+}
+
+/**
+ * liveLink sends subscriptions to gatehouse over a WebSocket with the
+ * graphql-transport-ws protocol, at the API's URL with ws:// for http://
+ * and wss:// for https://.
+ *
+ * The socket authenticates as HTTP does: the browser sends the session
+ * cookie with the upgrade request (gatehouse takes upgrades from its
+ * CORS_ORIGINS only), and connection_init carries no token. It opens
+ * lazily, at the first subscription (only a signed-in page subscribes), and
+ * closes with the last. dispose ends the current client, for good: the
+ * next subscription opens a new one, so a socket never outlives the
+ * session it signed in as. A socket refused with 4403 (no session) is not
+ * retried; nor does a client that the app disposed when the server said
+ * the session ended reconnect.
+ */
+function liveLink(httpURL: string): { link: ApolloLink; dispose: () => void } {
+  const url = httpURL.replace(/^http/, 'ws');
+  let ws: { client: WsClient; link: GraphQLWsLink } | null = null;
+  const current = () => {
+    if (!ws) {
+      const client = createWsClient({
+        url,
+        lazy: true,
+        shouldRetry: (e) => (e as { code?: number } | null)?.code !== 4403,
+      });
+      ws = { client, link: new GraphQLWsLink(client) };
+    }
+    return ws;
+  };
+  return {
+    link: new ApolloLink((operation) => current().link.request(operation)),
+    dispose() {
+      void ws?.client.dispose();
+      ws = null;
+    },
+  };
 }

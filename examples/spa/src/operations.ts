@@ -198,3 +198,43 @@ export const FinishPasskeyLoginMutation = graphql(`
     }
   }
 `);
+
+// Live events of this session and its user, over the WebSocket (see
+// apollo.ts). REVOKED, EXPIRED and PASSWORD_CHANGED end the session: the
+// server then completes the subscription and closes the socket.
+export const SessionEventsSubscription = graphql(`
+  subscription SessionEvents {
+    sessionEvents {
+      type
+      at
+      sessionId
+    }
+  }
+`);
+
+// The account's security log, newest first; "Load more" passes the last
+// page's endCursor as after.
+export const ActivityQuery = graphql(`
+  query Activity($first: Int, $after: String) {
+    session {
+      id
+    }
+    securityEvents(first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          id
+          type
+          at
+          sessionId
+          ipAddress
+          userAgent
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);

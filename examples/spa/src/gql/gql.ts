@@ -34,6 +34,8 @@ type Documents = {
     "\n  mutation DeletePasskey($id: ID!) {\n    deletePasskey(id: $id)\n  }\n": typeof types.DeletePasskeyDocument,
     "\n  mutation BeginPasskeyLogin {\n    beginPasskeyLogin {\n      challengeId\n      options\n    }\n  }\n": typeof types.BeginPasskeyLoginDocument,
     "\n  mutation FinishPasskeyLogin($challengeId: ID!, $credential: JSONObject!) {\n    finishPasskeyLogin(challengeId: $challengeId, credential: $credential) {\n      session {\n        id\n      }\n    }\n  }\n": typeof types.FinishPasskeyLoginDocument,
+    "\n  subscription SessionEvents {\n    sessionEvents {\n      type\n      at\n      sessionId\n    }\n  }\n": typeof types.SessionEventsDocument,
+    "\n  query Activity($first: Int, $after: String) {\n    session {\n      id\n    }\n    securityEvents(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          type\n          at\n          sessionId\n          ipAddress\n          userAgent\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": typeof types.ActivityDocument,
 };
 const documents: Documents = {
     "\n  query Me {\n    me {\n      id\n      username\n      createdAt\n      totpEnabled\n      recoveryCodesLeft\n    }\n    session {\n      id\n      secondFactorPending\n    }\n  }\n": types.MeDocument,
@@ -56,6 +58,8 @@ const documents: Documents = {
     "\n  mutation DeletePasskey($id: ID!) {\n    deletePasskey(id: $id)\n  }\n": types.DeletePasskeyDocument,
     "\n  mutation BeginPasskeyLogin {\n    beginPasskeyLogin {\n      challengeId\n      options\n    }\n  }\n": types.BeginPasskeyLoginDocument,
     "\n  mutation FinishPasskeyLogin($challengeId: ID!, $credential: JSONObject!) {\n    finishPasskeyLogin(challengeId: $challengeId, credential: $credential) {\n      session {\n        id\n      }\n    }\n  }\n": types.FinishPasskeyLoginDocument,
+    "\n  subscription SessionEvents {\n    sessionEvents {\n      type\n      at\n      sessionId\n    }\n  }\n": types.SessionEventsDocument,
+    "\n  query Activity($first: Int, $after: String) {\n    session {\n      id\n    }\n    securityEvents(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          type\n          at\n          sessionId\n          ipAddress\n          userAgent\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": types.ActivityDocument,
 };
 
 /**
@@ -152,6 +156,14 @@ export function graphql(source: "\n  mutation BeginPasskeyLogin {\n    beginPass
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation FinishPasskeyLogin($challengeId: ID!, $credential: JSONObject!) {\n    finishPasskeyLogin(challengeId: $challengeId, credential: $credential) {\n      session {\n        id\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation FinishPasskeyLogin($challengeId: ID!, $credential: JSONObject!) {\n    finishPasskeyLogin(challengeId: $challengeId, credential: $credential) {\n      session {\n        id\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription SessionEvents {\n    sessionEvents {\n      type\n      at\n      sessionId\n    }\n  }\n"): (typeof documents)["\n  subscription SessionEvents {\n    sessionEvents {\n      type\n      at\n      sessionId\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Activity($first: Int, $after: String) {\n    session {\n      id\n    }\n    securityEvents(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          type\n          at\n          sessionId\n          ipAddress\n          userAgent\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"): (typeof documents)["\n  query Activity($first: Int, $after: String) {\n    session {\n      id\n    }\n    securityEvents(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          type\n          at\n          sessionId\n          ipAddress\n          userAgent\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
