@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI for examples/spa: installs what the browser tests need, then checks the
 # generated types against the live schema, builds the app and runs the
-# end-to-end, two-factor, passkey, runtime config, playground and schema
-# tests in headless Chromium.
+# end-to-end, two-factor, passkey, live session, runtime config, playground
+# and schema tests in headless Chromium.
 # Never skips: without Chromium (after trying to install it) it fails.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,7 +44,7 @@ npm run --silent codegen:check
 step "build (tsc + vite)"
 npm run --silent build
 
-step "tests: end to end, two-factor, passkeys, runtime config, playground, schema (node --test)"
+step "tests: end to end, two-factor, passkeys, live sessions, runtime config, playground, schema (node --test)"
 node --test --test-concurrency=1 --test-timeout=180000 test/*.test.mjs
 
 step "done"
