@@ -55,7 +55,7 @@ export function Activity() {
           </thead>
           <tbody>
             {events.map(({ node: e }) => (
-              <tr key={e.id} data-event-type={e.type}>
+              <tr key={e.id} data-event-id={e.id} data-event-type={e.type}>
                 <td>
                   {words[e.type] ?? e.type}
                   {e.sessionId && e.sessionId === data?.session?.id && <> <span className="badge">this session</span></>}

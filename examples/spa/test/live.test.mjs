@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
+import { graphql, launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
 
 const shots = join(spaDir, 'screenshots');
 const password = 'correct horse battery';
@@ -37,8 +37,9 @@ after(async () => {
 // device opens the app in a fresh browser context (its own cookie jar, as
 // on another machine) and returns the context, the page, the API requests
 // it sent over HTTP and the WebSockets it opened, each with its frames.
-async function device(name) {
+async function device(name, setup = async () => {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  await setup(context);
   await context.route('**/*', (route) => {
     const url = new URL(route.request().url());
     if (loopback.has(url.hostname)) return route.continue();
@@ -75,11 +76,11 @@ const signedInAs = (page, username) => page.getByTestId('username').filter({ has
 const sessionRows = (page) => page.locator('section[aria-label="Sessions"] tbody tr');
 const activityRows = (page) => page.locator('section[aria-label="Activity"] tbody tr');
 
-async function signIn(page, button) {
-  await loginForm(page).getByLabel('Username').fill('dana');
+async function signIn(page, button, username = 'dana') {
+  await loginForm(page).getByLabel('Username').fill(username);
   await loginForm(page).getByLabel('Password').fill(password);
   await loginForm(page).getByRole('button', { name: button, exact: true }).click();
-  await signedInAs(page, 'dana');
+  await signedInAs(page, username);
 }
 
 // until polls check (which returns a truthy value when done) for up to 10 s.
@@ -175,4 +176,52 @@ test('a session revoked on one device returns the other to the sign-in form at o
 
   await a.context.close();
   await b.context.close();
+});
+
+test('without a socket (a proxy that drops WebSockets), a revoked session still ends at its next request', async () => {
+  let refused = 0;
+  const { context, page } = await device('no-socket', async (context) => {
+    // Every upgrade fails: the app's subscription never hears a thing.
+    await context.routeWebSocket(/.*/, (ws) => {
+      refused++;
+      ws.close({ code: 1011, reason: 'no WebSockets here' });
+    });
+  });
+  await signIn(page, 'Sign up', 'erin');
+  await until('the refused socket', () => refused > 0);
+  // Another session of erin's (a bearer token) revokes the browser's.
+  const { login } = await graphql(gatehouse.api, `mutation { login(username: "erin", password: "${password}") { token } }`);
+  const bearer = { Authorization: `Bearer ${login.token}` };
+  const { sessions } = await graphql(gatehouse.api, '{ sessions { id current } }', {}, bearer);
+  const browserSession = sessions.find((s) => !s.current);
+  await graphql(gatehouse.api, 'mutation($id: ID!) { deleteSession(id: $id) }', { id: browserSession.id }, bearer);
+  assert.equal(await page.getByTestId('username').count(), 1, 'no event: the page shows the account until it asks');
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await loginForm(page).getByRole('status').filter({ hasText: 'Your session has ended' }).waitFor();
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('the activity log shows 20 events, and "Load more" the older ones after endCursor', async () => {
+  await graphql(gatehouse.api, `mutation { register(username: "fay", password: "${password}") { token } }`);
+  let token;
+  for (let i = 0; i < 22; i++) {
+    ({ login: { token } } = await graphql(gatehouse.api, `mutation { login(username: "fay", password: "${password}") { token } }`));
+  }
+  const { context, page } = await device('activity');
+  await signIn(page, 'Log in', 'fay');
+  const { securityEvents } = await graphql(gatehouse.api, '{ securityEvents(first: 100) { edges { node { id } } pageInfo { hasNextPage } } }',
+    {}, { Authorization: `Bearer ${token}` });
+  const all = securityEvents.edges.map((e) => e.node.id);
+  assert.ok(all.length > 20 && !securityEvents.pageInfo.hasNextPage, `${all.length} events`);
+
+  const section = page.getByRole('region', { name: 'Activity' });
+  await until('the first page', async () => (await activityRows(page).count()) === 20);
+  await section.getByRole('button', { name: 'Load more' }).click();
+  await until('the second page', async () => (await activityRows(page).count()) === all.length);
+  const shown = await activityRows(page).evaluateAll((rows) => rows.map((r) => r.dataset.eventId));
+  assert.deepEqual(shown, all, 'the same events as the API\'s, in the same order');
+  assert.equal(await section.getByRole('button', { name: 'Load more' }).count(), 0, 'nothing older');
+  await context.close();
+  assert.deepEqual(problems, []);
 });
