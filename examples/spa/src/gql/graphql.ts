@@ -17,7 +17,7 @@ export type AuthFactor =
 
 /** What happened to an account: the entries of its security activity log. */
 export type SecurityEventType =
-  /** A wrong password or second-factor code (at most 50 a day are recorded). */
+  /** A wrong password or second-factor code, or a passkey refused as a possible clone (at most 50 a day are recorded). */
   | 'LOGIN_FAILED'
   /** Every session but one was ended (deleteOtherSessions). */
   | 'OTHER_SESSIONS_REVOKED'
