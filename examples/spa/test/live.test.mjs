@@ -140,9 +140,9 @@ test('a session revoked on one device returns the other to the sign-in form at o
     assert.deepEqual(b.requests.slice(before), [], 'B asked nothing over HTTP: the pushed event did it');
     assert.deepEqual(events(b.sockets[0]), ['DATA_UPDATED', 'REVOKED']);
     await shot(b.page, 'live-revoked');
-    // The server completed the subscription and the socket closed; the
-    // app does not reconnect (one socket, still, once A's checks are done).
-    assert.ok(b.sockets[0].received.some((m) => m.type === 'complete'), 'the server completed the subscription');
+    // The socket closes (the server completes the subscription and closes
+    // it, or the app, leaving the page, gets there first); the app does not
+    // reconnect (one socket, still, once A's checks are done).
     await b.sockets[0].closed;
   });
 
@@ -181,10 +181,12 @@ test('a session revoked on one device returns the other to the sign-in form at o
 test('without a socket (a proxy that drops WebSockets), a revoked session still ends at its next request', async () => {
   let refused = 0;
   const { context, page } = await device('no-socket', async (context) => {
-    // Every upgrade fails: the app's subscription never hears a thing.
+    // Every socket is closed at once with 1013 (try again later), which
+    // graphql-ws retries with a growing backoff: the app's subscription
+    // never hears a thing, and gives up only long after this test.
     await context.routeWebSocket(/.*/, (ws) => {
       refused++;
-      ws.close({ code: 1011, reason: 'no WebSockets here' });
+      ws.close({ code: 1013, reason: 'no WebSockets here' });
     });
   });
   await signIn(page, 'Sign up', 'erin');
