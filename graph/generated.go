@@ -959,6 +959,7 @@ enum SecurityEventType {
 type SecurityEvent {
   "Opaque identifier of the event."
   id: ID!
+  "What happened."
   type: SecurityEventType!
   "When it happened."
   at: Time!
@@ -974,6 +975,7 @@ type SecurityEvent {
 type SecurityEventEdge {
   "Pass as after to get the events older than this one."
   cursor: String!
+  "The event."
   node: SecurityEvent!
 }
 
@@ -987,7 +989,9 @@ type PageInfo {
 
 "A page of security events, newest first. Pages stay stable while new events arrive."
 type SecurityEventConnection {
+  "The page's events, newest first."
   edges: [SecurityEventEdge!]!
+  "Whether older events remain, and the cursor to get them."
   pageInfo: PageInfo!
 }
 
@@ -1150,6 +1154,7 @@ enum SessionEventType {
 
 "One event pushed to a subscriber."
 type SessionEvent {
+  "What happened."
   type: SessionEventType!
   "When it happened."
   at: Time!

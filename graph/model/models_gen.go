@@ -66,7 +66,8 @@ type Query struct {
 // One entry of a security activity log. Kept for EVENTS_RETENTION (90 days).
 type SecurityEvent struct {
 	// Opaque identifier of the event.
-	ID   string            `json:"id"`
+	ID string `json:"id"`
+	// What happened.
 	Type SecurityEventType `json:"type"`
 	// When it happened.
 	At time.Time `json:"at"`
@@ -80,15 +81,18 @@ type SecurityEvent struct {
 
 // A page of security events, newest first. Pages stay stable while new events arrive.
 type SecurityEventConnection struct {
-	Edges    []*SecurityEventEdge `json:"edges"`
-	PageInfo *PageInfo            `json:"pageInfo"`
+	// The page's events, newest first.
+	Edges []*SecurityEventEdge `json:"edges"`
+	// Whether older events remain, and the cursor to get them.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
 // A security event and the cursor that pages on from it.
 type SecurityEventEdge struct {
 	// Pass as after to get the events older than this one.
-	Cursor string         `json:"cursor"`
-	Node   *SecurityEvent `json:"node"`
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *SecurityEvent `json:"node"`
 }
 
 // A server-side login session: one signed-in device or browser. Sessions
@@ -122,6 +126,7 @@ type Session struct {
 
 // One event pushed to a subscriber.
 type SessionEvent struct {
+	// What happened.
 	Type SessionEventType `json:"type"`
 	// When it happened.
 	At time.Time `json:"at"`
