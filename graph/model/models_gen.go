@@ -311,7 +311,9 @@ const (
 	SessionEventTypeRevoked SessionEventType = "REVOKED"
 	// The subscriber's session expired.
 	SessionEventTypeExpired SessionEventType = "EXPIRED"
-	// The password changed: the subscriber's session ended, or its token was replaced (the session that changed it).
+	// The password changed: the subscriber's session ended, or (the session
+	// that changed it) its token was replaced. The subscription completes
+	// either way: the socket was opened with the old token; reconnect with the new.
 	SessionEventTypePasswordChanged SessionEventType = "PASSWORD_CHANGED"
 	// The subscriber's session data was updated (by any tab holding the session).
 	SessionEventTypeDataUpdated SessionEventType = "DATA_UPDATED"
