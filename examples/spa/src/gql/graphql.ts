@@ -48,7 +48,11 @@ export type SessionEventType =
   | 'DATA_UPDATED'
   /** The subscriber's session expired. */
   | 'EXPIRED'
-  /** The password changed: the subscriber's session ended, or its token was replaced (the session that changed it). */
+  /**
+   * The password changed: the subscriber's session ended, or (the session
+   * that changed it) its token was replaced. The subscription completes
+   * either way: the socket was opened with the old token; reconnect with the new.
+   */
   | 'PASSWORD_CHANGED'
   /** The subscriber's session was ended (by another session, the session cap, an administrator, or a credential change). */
   | 'REVOKED'
