@@ -113,16 +113,19 @@ func (s *Service) checkPassword(ctx context.Context, key, password string, c Cli
 	if !ok || u == nil {
 		s.hasher.padFailure(ctx, took)
 		locked, err := r.failed(ctx)
+		// The same writes for a name that is no user, into a log no one
+		// reads (like the dummy hash): what a failure costs, now or for
+		// the requests after it, must not tell names apart.
+		owner := unknownOwner + key
 		if u != nil {
-			// After the answer: an unknown name records nothing, and the
-			// time a known one's writes take must not tell them apart.
-			s.background(ctx, func(ctx context.Context) {
-				s.recordFailure(ctx, EventLoginFailed, u.ID, "")
-				if locked {
-					s.recordFailure(ctx, EventThrottled, u.ID, "")
-				}
-			})
+			owner = u.ID
 		}
+		s.background(ctx, func(ctx context.Context) {
+			s.recordFailure(ctx, EventLoginFailed, owner, "")
+			if locked {
+				s.recordFailure(ctx, EventThrottled, owner, "")
+			}
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -48,15 +48,25 @@ func (s *Service) record(ctx context.Context, typ, userID, sessionID string) {
 	s.recordAt(ctx, s.now(), typ, userID, sessionID)
 }
 
+// unknownOwner prefixes the name of a user that does not exist, as the
+// owner of the failure events a login under that name records: a log no
+// one reads, kept a throttle window, written only so that a failure costs
+// the same whether the name exists or not. A user's id never contains ':'.
+const unknownOwner = "unknown:"
+
 // recordAt is record of an event that happened at at.
 func (s *Service) recordAt(ctx context.Context, at time.Time, typ, userID, sessionID string) {
 	c := ClientFrom(ctx)
 	ctx = context.WithoutCancel(ctx)
 	e := &storage.Event{UserID: userID, Type: typ, At: at, SessionID: sessionID, IP: c.IP, UserAgent: c.UserAgent}
-	if err := s.store.AppendEvent(ctx, e, s.cfg.EventsRetention); err != nil {
+	retention := s.cfg.EventsRetention
+	if strings.HasPrefix(userID, unknownOwner) {
+		e.Disposable, retention = true, s.cfg.Throttle.Window
+	}
+	if err := s.store.AppendEvent(ctx, e, retention); err != nil {
 		s.log.WarnContext(ctx, "record security event failed", "user", userID, "type", typ, "err", err)
 	}
-	if typ != EventLoginFailed && typ != EventThrottled {
+	if typ != EventLoginFailed && typ != EventThrottled { // failures are not news to a session
 		s.notify(ctx, typ, userID, sessionID)
 	}
 }

@@ -46,6 +46,9 @@ type Event struct {
 	SessionID string
 	IP        string
 	UserAgent string
+	// Disposable marks a log kept only for a while (see AppendEvent's
+	// caller): once its newest event is swept, its head document goes too.
+	Disposable bool
 }
 
 type eventDoc struct {
@@ -77,6 +80,8 @@ type eventFileDoc struct {
 	ID     string `bson:"_id"`
 	UserID string `bson:"userId"`
 	N      int64  `bson:"n"`
+	// Disposable: the log's head goes with its last event (see Event).
+	Disposable bool `bson:"disposable,omitempty"`
 }
 
 func eventID(userID string, n int64) string { return userID + ":" + strconv.FormatInt(n, 10) }
@@ -99,7 +104,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *Event, retention time.Durati
 	}
 	end := (e.At.Add(retention).Unix()/eventSpan + 1) * eventSpan
 	file := s.db.Collection(fmt.Sprintf("%s%015d", eventExpiriesPrefix, end))
-	if _, err := file.InsertOne(ctx, eventFileDoc{e.ID, e.UserID, e.N}); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if _, err := file.InsertOne(ctx, eventFileDoc{e.ID, e.UserID, e.N, e.Disposable}); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return translate("file event", err)
 	}
 	return nil
@@ -133,7 +138,7 @@ func (s *Store) EventsOfUser(ctx context.Context, userID string, before int64, l
 			} else if err != nil {
 				return translate("event", err)
 			}
-			batch[i] = &Event{d.ID, d.N, d.UserID, d.Type, d.At, d.SessionID, d.IP, d.UserAgent}
+			batch[i] = &Event{ID: d.ID, N: d.N, UserID: d.UserID, Type: d.Type, At: d.At, SessionID: d.SessionID, IP: d.IP, UserAgent: d.UserAgent}
 			return nil
 		})
 		if err != nil {
@@ -218,6 +223,12 @@ func (s *Store) DeleteExpiredEvents(ctx context.Context, now time.Time) (int64, 
 				return translate("sweep events", err)
 			}
 			deleted.Add(res.DeletedCount)
+			if f.Disposable { // the head too, if this was its newest event
+				_, err = s.eventHeads.DeleteOne(ctx, bson.D{{Key: "_id", Value: f.UserID}, {Key: "next", Value: f.N}})
+				if err != nil {
+					return translate("sweep events", err)
+				}
+			}
 			return nil
 		})
 		return deleted.Load(), err
