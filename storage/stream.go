@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -48,12 +47,22 @@ type noticeDoc struct {
 func noticeID(seq int64) string { return fmt.Sprintf("%019d", seq) }
 
 // stream is this process's writer: one claim at a time, so that its own
-// writers do not race each other for numbers.
+// writers do not race each other for numbers. The turn is a one-slot
+// channel rather than a mutex, so that a writer waits for it no longer
+// than publishWait.
 type stream struct {
-	mu   sync.Mutex
+	turn chan struct{}
 	next int64     // 0: not read yet
 	at   time.Time // when next was last known to be right
 }
+
+// publishWait bounds how long Publish waits for its turn: past it, a flood
+// of notices (one user updating session data in a loop) fails the
+// notices, never the requests that publish them.
+const publishWait = 2 * time.Second
+
+// ErrBusy is Publish's error when its turn did not come within publishWait.
+var ErrBusy = errors.New("storage: publish: too many notices waiting")
 
 // hintAge is how long a writer trusts its next number: any notice at or
 // after it is younger than that, so none of them has been trimmed.
@@ -61,8 +70,16 @@ const hintAge = time.Minute
 
 // Publish appends n to the stream and sets n.Seq and n.At.
 func (s *Store) Publish(ctx context.Context, n *Notice) error {
-	s.stream.mu.Lock()
-	defer s.stream.mu.Unlock()
+	wait := time.NewTimer(publishWait)
+	defer wait.Stop()
+	select {
+	case s.stream.turn <- struct{}{}:
+		defer func() { <-s.stream.turn }()
+	case <-wait.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return translate("publish", ctx.Err())
+	}
 	for taken := 0; ; {
 		now := time.Now()
 		if s.stream.next == 0 || now.Sub(s.stream.at) > hintAge || taken == 8 {
