@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gatehouse/storage"
@@ -99,6 +100,38 @@ func (s *Service) notify(ctx context.Context, typ, userID, sessionID string) {
 	if err := s.store.Publish(context.WithoutCancel(ctx), n); err != nil {
 		s.log.WarnContext(ctx, "publish notice failed", "user", userID, "type", typ, "err", err)
 	}
+}
+
+// dataNoticeGap is how long a session's data updates gather into one
+// DATA_UPDATED notice: a client looping updateSessionData publishes at
+// most one notice per session per gap, the last update always told.
+const dataNoticeGap = 100 * time.Millisecond
+
+// dataNotices are the sessions whose DATA_UPDATED notice is due.
+type dataNotices struct {
+	mu  sync.Mutex
+	due map[string]bool
+}
+
+// notifyData tells the subscribers of sessionID that its data changed,
+// dataNoticeGap from now, in one notice for every update until then.
+func (s *Service) notifyData(ctx context.Context, userID, sessionID string) {
+	s.data.mu.Lock()
+	defer s.data.mu.Unlock()
+	if s.data.due[sessionID] {
+		return // the notice already due tells of this update too
+	}
+	if s.data.due == nil {
+		s.data.due = map[string]bool{}
+	}
+	s.data.due[sessionID] = true
+	s.background(ctx, func(ctx context.Context) {
+		time.Sleep(dataNoticeGap)
+		s.data.mu.Lock()
+		delete(s.data.due, sessionID) // updates from now on get a notice of their own
+		s.data.mu.Unlock()
+		s.notify(ctx, NoticeDataUpdated, userID, sessionID)
+	})
 }
 
 // EventPage is one page of a user's security events, newest first.

@@ -101,6 +101,7 @@ type Service struct {
 	webauthn  *webauthn.WebAuthn
 	live      live           // subscribers of this instance
 	pending   sync.WaitGroup // background work (events.go)
+	data      dataNotices    // DATA_UPDATED notices due
 }
 
 // Client describes the device a request comes from.

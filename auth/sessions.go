@@ -193,7 +193,7 @@ func (s *Service) SetData(ctx context.Context, caller *storage.Session, data str
 	} else if err != nil {
 		return nil, err
 	}
-	s.notify(ctx, NoticeDataUpdated, caller.UserID, caller.ID)
+	s.notifyData(ctx, caller.UserID, caller.ID)
 	return sess, nil
 }
 

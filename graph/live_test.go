@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -535,5 +536,40 @@ func TestSubscriptionSelectsOneField(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "level=ERROR") {
 		t.Errorf("an error in the log:\n%s", e.logs)
+	}
+}
+
+// A session's data updates gather into one DATA_UPDATED notice per 100 ms,
+// the last update always told: a client looping updateSessionData cannot
+// flood the stream every instance reads.
+func TestDataUpdatesAreCoalesced(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.register(t, "looper", "correct horse")
+	s := e.bearerSocket(t, c)
+	s.subscribe("1", sessionEventsQuery)
+	e.waitSubscriptions(t, 1)
+	ctx := context.Background()
+	before, err := e.store.LastNotice(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			c.ok(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": map[string]any{"i": i}}, &struct{}{})
+		})
+	}
+	wg.Wait()
+	if ev := s.event("1", 5*time.Second); ev.Type != "DATA_UPDATED" {
+		t.Fatalf("after 30 updates: %+v, want DATA_UPDATED", ev)
+	}
+	e.svc.Wait()
+	after, err := e.store.LastNotice(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after - before; n < 1 || n > 10 {
+		t.Fatalf("30 concurrent updates published %d notices, want a few", n)
 	}
 }
