@@ -210,6 +210,8 @@ func (s *Service) endOverCap(ctx context.Context, u *storage.User, ids []string,
 	if over <= 0 {
 		return
 	}
+	// The session is open: the cap holds even if its client goes away now.
+	ctx = context.WithoutCancel(ctx)
 	if u.TOTPID == "" {
 		var n int64
 		var err error

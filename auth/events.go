@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,12 +96,42 @@ func (s *Service) background(ctx context.Context, f func(context.Context)) {
 func (s *Service) Wait() { s.pending.Wait() }
 
 // notify tells every instance's subscribers of userID what happened.
+//
+// A notice that ends or may end sessions waits for its turn however long
+// the stream is busy; a DATA_UPDATED one gives up after dataNoticeWait, so
+// that a flood of data updates (one client looping updateSessionData)
+// delays no other notice much, and loses only its own kind. This
+// instance's own subscribers are told at once either way.
 func (s *Service) notify(ctx context.Context, typ, userID, sessionID string) {
 	n := &storage.Notice{UserID: userID, Type: typ, SessionID: sessionID}
-	if err := s.store.Publish(context.WithoutCancel(ctx), n); err != nil {
+	wait := time.Duration(0)
+	if typ == NoticeDataUpdated {
+		wait = dataNoticeWait
+	}
+	err := s.store.Publish(context.WithoutCancel(ctx), n, wait)
+	if errors.Is(err, storage.ErrBusy) {
+		s.dropped.Add(1)
+		if s.dropLog.CompareAndSwap(false, true) { // at most one line per dropLogGap
+			time.AfterFunc(dropLogGap, func() {
+				s.log.WarnContext(ctx, "live events: the stream was busy; data-update notices dropped", "count", s.dropped.Swap(0))
+				s.dropLog.Store(false)
+			})
+		}
+	} else if err != nil {
 		s.log.WarnContext(ctx, "publish notice failed", "user", userID, "type", typ, "err", err)
 	}
+	if err != nil { // this instance's subscribers, at least
+		n.At = time.Now().UTC().Truncate(time.Millisecond)
+		s.live.dispatch(n)
+	}
 }
+
+// dataNoticeWait bounds how long a DATA_UPDATED notice waits for the
+// stream; dropLogGap how often its drops are logged.
+const (
+	dataNoticeWait = 200 * time.Millisecond
+	dropLogGap     = 10 * time.Second
+)
 
 // dataNoticeGap is how long a session's data updates gather into one
 // DATA_UPDATED notice: a client looping updateSessionData publishes at

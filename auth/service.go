@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -102,6 +103,8 @@ type Service struct {
 	live      live           // subscribers of this instance
 	pending   sync.WaitGroup // background work (events.go)
 	data      dataNotices    // DATA_UPDATED notices due
+	dropped   atomic.Int64   // DATA_UPDATED notices dropped, not yet logged
+	dropLog   atomic.Bool    // a log line of drops is due
 }
 
 // Client describes the device a request comes from.

@@ -183,7 +183,7 @@ func TestNoticesAreGapless(t *testing.T) {
 		}
 		wg.Go(func() {
 			n := &storage.Notice{UserID: "alice", Type: "SIGNED_IN", SessionID: "s"}
-			if err := st.Publish(ctx, n); err != nil {
+			if err := st.Publish(ctx, n, 0); err != nil {
 				t.Error(err)
 				return
 			}
@@ -231,7 +231,7 @@ func TestTrimKeepsTheNewestNotice(t *testing.T) {
 		t.Fatalf("the newest notice after the trim: %v", err)
 	}
 	n := &storage.Notice{UserID: "bob", Type: "SIGNED_IN"}
-	if err := st.Publish(ctx, n); err != nil || n.Seq != 6 {
+	if err := st.Publish(ctx, n, 0); err != nil || n.Seq != 6 {
 		t.Fatalf("publish after the trim: %d, %v; want 6", n.Seq, err)
 	}
 }

@@ -48,34 +48,35 @@ func noticeID(seq int64) string { return fmt.Sprintf("%019d", seq) }
 
 // stream is this process's writer: one claim at a time, so that its own
 // writers do not race each other for numbers. The turn is a one-slot
-// channel rather than a mutex, so that a writer waits for it no longer
-// than publishWait.
+// channel rather than a mutex, so that a writer may bound its wait; those
+// waiting get it in the order they came.
 type stream struct {
 	turn chan struct{}
 	next int64     // 0: not read yet
 	at   time.Time // when next was last known to be right
 }
 
-// publishWait bounds how long Publish waits for its turn: past it, a flood
-// of notices (one user updating session data in a loop) fails the
-// notices, never the requests that publish them.
-const publishWait = 2 * time.Second
-
-// ErrBusy is Publish's error when its turn did not come within publishWait.
+// ErrBusy is Publish's error when its turn did not come within its wait.
 var ErrBusy = errors.New("storage: publish: too many notices waiting")
 
 // hintAge is how long a writer trusts its next number: any notice at or
 // after it is younger than that, so none of them has been trimmed.
 const hintAge = time.Minute
 
-// Publish appends n to the stream and sets n.Seq and n.At.
-func (s *Store) Publish(ctx context.Context, n *Notice) error {
-	wait := time.NewTimer(publishWait)
-	defer wait.Stop()
+// Publish appends n to the stream and sets n.Seq and n.At. With wait > 0
+// it gives up with ErrBusy if its turn has not come within wait (a notice
+// that may be lost under a flood); otherwise it waits as long as ctx.
+func (s *Store) Publish(ctx context.Context, n *Notice, wait time.Duration) error {
+	var giveUp <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		giveUp = t.C
+	}
 	select {
 	case s.stream.turn <- struct{}{}:
 		defer func() { <-s.stream.turn }()
-	case <-wait.C:
+	case <-giveUp:
 		return ErrBusy
 	case <-ctx.Done():
 		return translate("publish", ctx.Err())
