@@ -10,10 +10,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { graphql, launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
+import { loopback, offlinePage } from './lib/browser.mjs';
 
 const shots = join(spaDir, 'screenshots');
 const password = 'correct horse battery';
-const loopback = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 let browser, app, gatehouse;
 const problems = []; // page errors, console errors, failed or outside requests
@@ -38,19 +38,7 @@ after(async () => {
 // on another machine) and returns the context, the page, the API requests
 // it sent over HTTP and the WebSockets it opened, each with its frames.
 async function device(name, setup = async () => {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  await setup(context);
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (loopback.has(url.hostname)) return route.continue();
-    problems.push(`${name}: request outside the loopback: ${url.href}`);
-    return route.abort('internetdisconnected');
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`${name}: console: ${msg.text()}`);
-  });
+  const { context, page } = await offlinePage(browser, name, problems, setup);
   const requests = [];
   page.on('request', (req) => {
     if (req.url() === gatehouse.api) requests.push({ at: Date.now(), operation: req.postDataJSON()?.operationName });

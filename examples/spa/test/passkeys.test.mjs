@@ -16,10 +16,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { graphql, launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
+import { offlinePage } from './lib/browser.mjs';
 
 const shots = join(spaDir, 'screenshots');
 const password = 'correct horse battery';
-const loopback = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 const deployments = [];
 let browser, origin, api, gatehouse; // the main deployment's
@@ -60,18 +60,7 @@ after(async () => {
 // authenticator in its page, and returns the page, its DevTools session
 // and the authenticator's id.
 async function device(name, at = origin) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (loopback.has(url.hostname)) return route.continue();
-    problems.push(`${name}: request outside the loopback: ${url.href}`);
-    return route.abort('internetdisconnected');
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`${name}: console: ${msg.text()}`);
-  });
+  const { context, page } = await offlinePage(browser, name, problems);
   page.on('requestfailed', (req) => {
     if (new URL(req.url()).pathname === '/query') problems.push(`${name}: ${req.postDataJSON()?.operationName} failed: ${req.failure()?.errorText}`);
   });

@@ -13,11 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { graphql, launchChromium, serveStatic, spaDir, startGatehouse } from './lib/gatehouse.mjs';
+import { offlinePage } from './lib/browser.mjs';
 import { nextStep, step, totp } from './lib/totp.mjs';
 
 const shots = join(spaDir, 'screenshots');
 const password = 'correct horse battery';
-const loopback = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 let site, app, gatehouse, browser;
 const apiCalls = []; // every API request a page sent, with its answer
@@ -48,18 +48,7 @@ after(async () => {
 // offline: a request to any host but the loopback is aborted and fails the
 // test.
 async function device(name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (loopback.has(url.hostname)) return route.continue();
-    problems.push(`${name}: request outside the loopback: ${url.href}`);
-    return route.abort('internetdisconnected');
-  });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => problems.push(`${name}: page error: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`${name}: console: ${msg.text()}`);
-  });
+  const { context, page } = await offlinePage(browser, name, problems);
   page.on('requestfailed', (req) => {
     if (req.url().startsWith(gatehouse.api)) problems.push(`${name}: ${req.postDataJSON()?.operationName} failed: ${req.failure()?.errorText}`);
   });
