@@ -201,7 +201,17 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 			return err == nil && n == 0
 		})
 		// A sweep may have deleted the last sessions without having logged
-		// it yet: wait for every sweeper's next pass.
+		// it yet (its pass records an event per session, and log lines are
+		// batched): wait for the reports to come in, then for every
+		// sweeper's next pass, after which no report is pending.
+		waitFor(t, 10*time.Second, "the sweepers report every deletion", func() bool {
+			var total int64
+			for _, g := range sweepers {
+				_, deleted := g.sweeps()
+				total += deleted
+			}
+			return total >= int64(created)
+		})
 		before := make([]int, len(sweepers))
 		for i, g := range sweepers {
 			before[i], _ = g.sweeps()
