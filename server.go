@@ -166,7 +166,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	if len(rest) > 0 {
-		return runCommand(ctx, svc, rest, password, stdout)
+		err := runCommand(ctx, svc, rest, password, stdout)
+		svc.Wait() // its events' notices, for the running instances
+		return err
 	}
 	if err := svc.CheckTOTPKey(ctx); err != nil {
 		if newKeyFile != "" {
@@ -326,7 +328,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, svc *auth.Service
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	closeSockets()
-	svc.Wait() // events that requests left to write
+	written := make(chan struct{})
+	go func() { svc.Wait(); close(written) }() // events and notices that requests left to write
+	select {
+	case <-written:
+	case <-sctx.Done():
+		log.Warn("shutdown: some security events or live notices were not written in time")
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +68,7 @@ func (s *Service) recordAt(ctx context.Context, at time.Time, typ, userID, sessi
 		s.log.WarnContext(ctx, "record security event failed", "user", userID, "type", typ, "err", err)
 	}
 	if typ != EventLoginFailed && typ != EventThrottled { // failures are not news to a session
-		s.notify(ctx, typ, userID, sessionID)
+		s.notify(typ, userID, sessionID)
 	}
 }
 
@@ -92,46 +91,9 @@ func (s *Service) background(ctx context.Context, f func(context.Context)) {
 }
 
 // Wait waits for the work that requests left to run after their answers
-// (failure events): a server calls it once it has stopped serving.
+// (failure events, notices for the live stream): a server calls it once
+// it has stopped serving.
 func (s *Service) Wait() { s.pending.Wait() }
-
-// notify tells every instance's subscribers of userID what happened.
-//
-// A notice that ends or may end sessions waits for its turn however long
-// the stream is busy; a DATA_UPDATED one gives up after dataNoticeWait, so
-// that a flood of data updates (one client looping updateSessionData)
-// delays no other notice much, and loses only its own kind. This
-// instance's own subscribers are told at once either way.
-func (s *Service) notify(ctx context.Context, typ, userID, sessionID string) {
-	n := &storage.Notice{UserID: userID, Type: typ, SessionID: sessionID}
-	wait := time.Duration(0)
-	if typ == NoticeDataUpdated {
-		wait = dataNoticeWait
-	}
-	err := s.store.Publish(context.WithoutCancel(ctx), n, wait)
-	if errors.Is(err, storage.ErrBusy) {
-		s.dropped.Add(1)
-		if s.dropLog.CompareAndSwap(false, true) { // at most one line per dropLogGap
-			time.AfterFunc(dropLogGap, func() {
-				s.log.WarnContext(ctx, "live events: the stream was busy; data-update notices dropped", "count", s.dropped.Swap(0))
-				s.dropLog.Store(false)
-			})
-		}
-	} else if err != nil {
-		s.log.WarnContext(ctx, "publish notice failed", "user", userID, "type", typ, "err", err)
-	}
-	if err != nil { // this instance's subscribers, at least
-		n.At = time.Now().UTC().Truncate(time.Millisecond)
-		s.live.dispatch(n)
-	}
-}
-
-// dataNoticeWait bounds how long a DATA_UPDATED notice waits for the
-// stream; dropLogGap how often its drops are logged.
-const (
-	dataNoticeWait = 200 * time.Millisecond
-	dropLogGap     = 10 * time.Second
-)
 
 // dataNoticeGap is how long a session's data updates gather into one
 // DATA_UPDATED notice: a client looping updateSessionData publishes at
@@ -161,7 +123,7 @@ func (s *Service) notifyData(ctx context.Context, userID, sessionID string) {
 		s.data.mu.Lock()
 		delete(s.data.due, sessionID) // updates from now on get a notice of their own
 		s.data.mu.Unlock()
-		s.notify(ctx, NoticeDataUpdated, userID, sessionID)
+		s.notify(NoticeDataUpdated, userID, sessionID)
 	})
 }
 

@@ -118,8 +118,12 @@ func (l *live) remove(sub *subscriber) {
 
 // dispatch hands n to its user's subscribers; one too busy to take it
 // checks its session again instead (nothing it must deliver is lost: a
-// check sees every ending).
+// check sees every ending). A resync notice makes every subscriber check.
 func (l *live) dispatch(n *storage.Notice) {
+	if n.Type == noticeResync {
+		l.resyncAll()
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for sub := range l.byUser[n.UserID] {
@@ -289,9 +293,13 @@ func (s *Service) RunLive(ctx context.Context) {
 			}
 			next = last + 1
 		}
-		n, err := s.store.NoticeAt(ctx, next)
+		b, err := s.store.BatchAt(ctx, next)
 		if err == nil {
-			s.live.dispatch(n)
+			if b.Origin != s.origin { // this instance's own were dispatched as they were queued
+				for i := range b.Notices {
+					s.live.dispatch(&b.Notices[i])
+				}
+			}
 			next++
 			continue
 		} else if !errors.Is(err, storage.ErrNotFound) {
@@ -330,7 +338,7 @@ func (s *Service) checkGap(ctx context.Context, next int64) int64 {
 	case last < next-1:
 		return last + 1
 	case last >= next:
-		if _, err := s.store.NoticeAt(ctx, next); err == nil {
+		if _, err := s.store.BatchAt(ctx, next); err == nil {
 			return next // written meanwhile
 		}
 		s.log.WarnContext(ctx, "live events: notices missed; every subscriber checks its session", "from", next, "to", last)

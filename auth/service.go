@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -103,8 +102,8 @@ type Service struct {
 	live      live           // subscribers of this instance
 	pending   sync.WaitGroup // background work (events.go)
 	data      dataNotices    // DATA_UPDATED notices due
-	dropped   atomic.Int64   // DATA_UPDATED notices dropped, not yet logged
-	dropLog   atomic.Bool    // a log line of drops is due
+	outbox    outbox         // notices for the live stream (outbox.go)
+	origin    string         // names this instance's batches in the stream
 }
 
 // Client describes the device a request comes from.
@@ -166,7 +165,8 @@ func NewService(store *storage.Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger, keys: keys, webauthn: wa}
+	s := &Service{store: store, cfg: cfg, dummyHash: dummy, log: cfg.Logger, keys: keys, webauthn: wa, origin: rand.Text()}
+	s.outbox.urgent = make(chan struct{}, 1)
 	s.hasher = newHasher(cfg.BcryptSlots, cfg.BcryptWait, func(d time.Duration) { s.meter().BcryptWait(d) })
 	// Hashing takes as long as comparing: so from the first request on, a
 	// wrong password answers no sooner than a comparison at the configured

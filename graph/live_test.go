@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"gatehouse/auth"
 	"gatehouse/graph"
+	"gatehouse/storage"
 )
 
 // wsMessage is a graphql-transport-ws message.
@@ -575,7 +577,145 @@ func TestDataUpdatesAreCoalesced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := after - before; n < 1 || n > 10 {
-		t.Fatalf("30 concurrent updates published %d notices, want a few", n)
+	published := 0
+	for seq := before + 1; seq <= after; seq++ {
+		b, err := e.store.BatchAt(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range b.Notices {
+			if n.Type == "DATA_UPDATED" {
+				published++
+			}
+		}
+	}
+	if published < 1 || published > 10 {
+		t.Fatalf("30 concurrent updates published %d notices, want a few", published)
+	}
+}
+
+// A flood of data updates (one user looping updateSessionData through both
+// instances of one database) holds up no one else: another user signs in
+// on either instance, and a revocation reaches its subscriber on the other
+// instance within a second, while the flood goes on. (Requests do not wait
+// for the live stream; a writer per instance batches what is queued.)
+func TestANoticeFloodHoldsUpNoOne(t *testing.T) {
+	a := newEnv(t)
+	b := newEnvOn(t, a.store)
+	envs := []*env{a, b}
+	var tokens []string
+	for i := range 8 {
+		c := envs[i%2].client()
+		if i == 0 {
+			c.register(t, "flooder", "correct horse")
+		} else {
+			c.login(t, "flooder", "correct horse")
+		}
+		tokens = append(tokens, c.token)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var flood sync.WaitGroup
+	var updates atomic.Int64
+	defer flood.Wait()
+	defer stop()
+	for i, token := range tokens {
+		flood.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				if postData(ctx, envs[i%2].url, token, n) {
+					updates.Add(1)
+				}
+			}
+		})
+	}
+	laptop := a.client()
+	laptop.register(t, "Rosa", "correct horse")
+	laptopID := a.sessionID(t, laptop)
+	s := a.bearerSocket(t, laptop)
+	s.subscribe("1", sessionEventsQuery)
+	a.waitSubscriptions(t, 1)
+	for updates.Load() < 100 { // the flood is on
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	for i, e := range envs {
+		start := time.Now()
+		phone := e.client()
+		phone.login(t, "Rosa", "correct horse")
+		took := time.Since(start)
+		if took > 10*time.Second {
+			t.Fatalf("a sign-in on instance %d took %v during the flood", i, took)
+		}
+		t.Logf("sign-in on instance %d during the flood: %v", i, took)
+		if ev := s.event("1", 5*time.Second); ev.Type != "SIGNED_IN" || ev.SessionID != e.sessionID(t, phone) {
+			t.Fatalf("after a sign-in on instance %d: %+v, want SIGNED_IN of its session", i, ev)
+		}
+		if i == 0 {
+			continue
+		}
+		before := updates.Load()
+		sent := time.Now()
+		phone.ok(t, `mutation($id: ID!) { deleteSession(id: $id) }`, map[string]any{"id": laptopID}, &struct{}{})
+		answered := time.Now()
+		if took := answered.Sub(sent); took > 10*time.Second {
+			t.Fatalf("deleteSession took %v during the flood", took)
+		}
+		ev := s.event("1", 5*time.Second)
+		if took := time.Since(answered); ev.Type != "REVOKED" || took > time.Second {
+			t.Fatalf("after a revocation on the other instance: %+v after %v, want REVOKED within 1s", ev, took)
+		}
+		t.Logf("deleteSession answered in %v, REVOKED %v later; %d updates meanwhile", answered.Sub(sent), time.Since(answered), updates.Load()-before)
+		if updates.Load() == before {
+			t.Fatal("the flood stopped during the revocation: it proves nothing")
+		}
+	}
+}
+
+// postData stores n as the data of token's session, and reports whether
+// the server took it.
+func postData(ctx context.Context, url, token string, n int) bool {
+	body := fmt.Sprintf(`{"query":"mutation { updateSessionData(data: {n: %d}) { id } }"}`, n)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/query", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer res.Body.Close()
+	var r struct{ Errors []any }
+	return json.NewDecoder(res.Body).Decode(&r) == nil && len(r.Errors) == 0
+}
+
+// An instance that could not write its notices to the stream (a database
+// outage, or more of them queued than it keeps) publishes a resync notice
+// once it can: every subscriber of every instance reads its session
+// again, and one whose session ended hears of it.
+func TestResyncNoticeMakesSubscribersCheck(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.register(t, "Ines", "correct horse")
+	id := e.sessionID(t, c)
+	s := e.bearerSocket(t, c)
+	s.subscribe("1", sessionEventsQuery)
+	e.waitSubscriptions(t, 1)
+	ctx := context.Background()
+	// Ended where no notice tells of it.
+	sess, err := e.store.SessionByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.store.DeleteSession(ctx, id, sess.UserID); !ok || err != nil {
+		t.Fatalf("delete the session: %v, %v", ok, err)
+	}
+	select {
+	case m := <-s.in:
+		t.Fatalf("before any notice: %+v, want nothing (the test would prove nothing)", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := e.store.Publish(ctx, "another instance", []storage.Notice{{Type: "RESYNC", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.event("1", 5*time.Second); ev.Type != "REVOKED" || ev.SessionID != id {
+		t.Fatalf("after a resync notice: %+v, want REVOKED", ev)
 	}
 }

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -165,8 +166,9 @@ func TestFailureEventsAreCountedPerDay(t *testing.T) {
 	}
 }
 
-// Several writers (two stores stand for two instances) publish notices
-// numbered 1..n without gaps or repeats; trimming keeps the newest.
+// Several writers (two stores stand for two instances) publish batches
+// numbered 1..n without gaps or repeats, each holding what was published;
+// trimming keeps the newest.
 func TestNoticesAreGapless(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -177,19 +179,28 @@ func TestNoticesAreGapless(t *testing.T) {
 	var wg sync.WaitGroup
 	var seqs []int64
 	for i := range 40 {
-		st := a
+		st, origin := a, "a"
 		if i%2 == 1 {
-			st = b
+			st, origin = b, "b"
 		}
 		wg.Go(func() {
-			n := &storage.Notice{UserID: "alice", Type: "SIGNED_IN", SessionID: "s"}
-			if err := st.Publish(ctx, n, 0); err != nil {
+			notices := make([]storage.Notice, 1+i%3)
+			for j := range notices {
+				notices[j] = storage.Notice{UserID: fmt.Sprint("user", i), Type: "SIGNED_IN", SessionID: fmt.Sprint(j)}
+			}
+			seq, err := st.Publish(ctx, origin, notices)
+			if err != nil {
 				t.Error(err)
 				return
 			}
 			mu.Lock()
-			seqs = append(seqs, n.Seq)
+			seqs = append(seqs, seq)
 			mu.Unlock()
+			// Tail as an instance does, so that writers learn where the
+			// stream ends from their readers too.
+			if _, err := st.BatchAt(ctx, seq); err != nil {
+				t.Error(err)
+			}
 		})
 	}
 	wg.Wait()
@@ -197,10 +208,20 @@ func TestNoticesAreGapless(t *testing.T) {
 	if want := seq(40, 1); !slices.Equal(seqs, slices.Sorted(slices.Values(want))) {
 		t.Fatalf("numbers %v, want 1..40 once each", seqs)
 	}
+	users := map[string]bool{}
 	for n := int64(1); n <= 40; n++ {
-		if got, err := a.NoticeAt(ctx, n); err != nil || got.UserID != "alice" {
-			t.Fatalf("notice %d: %+v, %v", n, got, err)
+		got, err := a.BatchAt(ctx, n)
+		if err != nil || len(got.Notices) == 0 {
+			t.Fatalf("batch %d: %+v, %v", n, got, err)
 		}
+		var i int
+		if _, err := fmt.Sscanf(got.Notices[0].UserID, "user%d", &i); err != nil || len(got.Notices) != 1+i%3 || got.Origin != "ab"[i%2:i%2+1] {
+			t.Fatalf("batch %d: %+v, not what user%d published", n, got, i)
+		}
+		users[got.Notices[0].UserID] = true
+	}
+	if len(users) != 40 {
+		t.Fatalf("the batches hold %d writers' notices, want 40", len(users))
 	}
 	// Young notices stay, whatever age is asked for: a writer may still
 	// trust a number below them.
@@ -227,11 +248,11 @@ func TestTrimKeepsTheNewestNotice(t *testing.T) {
 	if n, err := st.TrimNotices(ctx, 10*time.Minute); n != 4 || err != nil {
 		t.Fatalf("trim: %d, %v; want 4 (all but the newest)", n, err)
 	}
-	if _, err := st.NoticeAt(ctx, 5); err != nil {
-		t.Fatalf("the newest notice after the trim: %v", err)
+	if _, err := st.BatchAt(ctx, 5); err != nil {
+		t.Fatalf("the newest batch after the trim: %v", err)
 	}
-	n := &storage.Notice{UserID: "bob", Type: "SIGNED_IN"}
-	if err := st.Publish(ctx, n, 0); err != nil || n.Seq != 6 {
-		t.Fatalf("publish after the trim: %d, %v; want 6", n.Seq, err)
+	seq, err := st.Publish(ctx, "a", []storage.Notice{{UserID: "bob", Type: "SIGNED_IN"}})
+	if err != nil || seq != 6 {
+		t.Fatalf("publish after the trim: %d, %v; want 6", seq, err)
 	}
 }

@@ -28,8 +28,8 @@ func (s *Store) SetLayoutVersion(ctx context.Context, v int) error {
 	return err
 }
 
-// InsertNotice writes notice seq as published at at, bypassing Publish.
+// InsertNotice writes batch seq as published at at, bypassing Publish.
 func (s *Store) InsertNotice(ctx context.Context, seq int64, at time.Time) error {
-	_, err := s.notices.InsertOne(ctx, noticeDoc{ID: noticeID(seq), UserID: "old", Type: "SIGNED_IN", At: at})
+	_, err := s.notices.InsertOne(ctx, batchDoc{ID: noticeID(seq), At: at, Notices: []Notice{{UserID: "old", Type: "SIGNED_IN", At: at}}})
 	return err
 }

@@ -112,7 +112,6 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("storage: connect: %w", err)
 	}
 	s := &Store{client: client, db: client.Database(dbName)}
-	s.stream.turn = make(chan struct{}, 1)
 	s.users = s.db.Collection(usersCollection)
 	s.sessions = s.db.Collection(sessionsCollection)
 	s.userSessions = s.db.Collection(userSessionsCollection)

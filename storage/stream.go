@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -13,118 +15,127 @@ import (
 )
 
 // The live stream tells every instance what happened to a user's sessions,
-// so that each can push it to its subscribers. Notices are numbered by a
-// sequence that writers claim with unique inserts: notice n is the
-// document whose _id is n in 19 decimal digits. A writer inserts its idea
-// of the next number and, when another writer holds that one, tries again
-// after the newest. So the numbers have no gaps, and notice n exists
-// before any later one does: a reader polls for the next number by _id
-// (the one look-up the embedded engine answers from an index) and misses
-// nothing. A writer trusts its idea of the next number for hintAge only,
-// and notices are trimmed only when older than twice that (and never the
-// newest), so a number is never handed out twice. The stream's times are
-// the writers' clocks, which must agree to within hintAge.
+// so that each can push it to its subscribers. Its entries are batches of
+// notices, numbered by a sequence that writers claim with unique inserts:
+// batch n is the document whose _id is n in 19 decimal digits. A writer
+// inserts its idea of the next number and, when another writer holds that
+// one, tries again after the newest it knows of. So the numbers have no
+// gaps, and batch n exists before any later one does: a reader polls for
+// the next number by _id (the one look-up the embedded engine answers
+// from an index) and misses nothing. A writer trusts its idea of the next
+// number for hintAge only, and batches are trimmed only when older than
+// twice that (and never the newest), so a number is never handed out
+// twice. The stream's times are the writers' clocks, which must agree to
+// within hintAge.
+//
+// A writer puts every notice it has waiting into one batch (up to
+// MaxBatch), so a round trip carries any number of them: a flood of
+// notices makes batches bigger, not the wait for a number longer.
 
 const noticesCollection = "eventStream"
 
-// Notice is one entry of the live stream. At is when it was published.
-type Notice struct {
-	Seq       int64
-	UserID    string
-	Type      string
-	SessionID string
-	At        time.Time
-}
+// MaxBatch is the most notices one batch holds (each is about 150 bytes).
+const MaxBatch = 256
 
-type noticeDoc struct {
-	ID        string    `bson:"_id"`
+// Notice is one entry of a batch. At is when it happened.
+type Notice struct {
 	UserID    string    `bson:"userId"`
 	Type      string    `bson:"type"`
 	SessionID string    `bson:"sessionId,omitempty"`
 	At        time.Time `bson:"at"`
 }
 
-func noticeID(seq int64) string { return fmt.Sprintf("%019d", seq) }
-
-// stream is this process's writer: one claim at a time, so that its own
-// writers do not race each other for numbers. The turn is a one-slot
-// channel rather than a mutex, so that a writer may bound its wait; those
-// waiting get it in the order they came.
-type stream struct {
-	turn chan struct{}
-	next int64     // 0: not read yet
-	at   time.Time // when next was last known to be right
+// Batch is one numbered entry of the stream.
+type Batch struct {
+	Seq int64
+	// Origin names the writer, so that it may skip its own batches.
+	Origin  string
+	Notices []Notice
 }
 
-// ErrBusy is Publish's error when its turn did not come within its wait.
-var ErrBusy = errors.New("storage: publish: too many notices waiting")
+type batchDoc struct {
+	ID      string    `bson:"_id"`
+	Origin  string    `bson:"origin"`
+	At      time.Time `bson:"at"` // when it was written: trimming goes by it
+	Notices []Notice  `bson:"notices"`
+}
 
-// hintAge is how long a writer trusts its next number: any notice at or
+func noticeID(seq int64) string { return fmt.Sprintf("%019d", seq) }
+
+// stream is this process's writer state: one claim at a time, so that its
+// own writers do not race each other for numbers.
+type stream struct {
+	mu   sync.Mutex
+	next int64     // 0: not read yet
+	at   time.Time // when next was last known to be right
+	// seen is the newest number a reader of this process found: a
+	// writer that lost a number starts again after it, which is where
+	// the other instances' batches end, most of the time.
+	seen atomic.Int64
+}
+
+// hintAge is how long a writer trusts its next number: any batch at or
 // after it is younger than that, so none of them has been trimmed.
 const hintAge = time.Minute
 
-// Publish appends n to the stream and sets n.Seq and n.At. With wait > 0
-// it gives up with ErrBusy if its turn has not come within wait (a notice
-// that may be lost under a flood); otherwise it waits as long as ctx.
-func (s *Store) Publish(ctx context.Context, n *Notice, wait time.Duration) error {
-	var giveUp <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		giveUp = t.C
+// Publish appends a batch of notices (at most MaxBatch) from origin to the
+// stream and returns its number.
+func (s *Store) Publish(ctx context.Context, origin string, notices []Notice) (int64, error) {
+	if len(notices) == 0 || len(notices) > MaxBatch {
+		return 0, fmt.Errorf("storage: publish: %d notices in a batch", len(notices))
 	}
-	select {
-	case s.stream.turn <- struct{}{}:
-		defer func() { <-s.stream.turn }()
-	case <-giveUp:
-		return ErrBusy
-	case <-ctx.Done():
-		return translate("publish", ctx.Err())
-	}
+	st := &s.stream
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	for taken := 0; ; {
 		now := time.Now()
-		if s.stream.next == 0 || now.Sub(s.stream.at) > hintAge || taken == 8 {
+		if st.next == 0 || now.Sub(st.at) > hintAge || taken == 8 {
 			taken = 0
 			last, err := s.LastNotice(ctx)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			s.stream.next, s.stream.at = last+1, now
+			st.next, st.at = last+1, now
 		}
-		n.At = now.UTC().Truncate(time.Millisecond)
-		d := noticeDoc{noticeID(s.stream.next), n.UserID, n.Type, n.SessionID, n.At}
+		d := batchDoc{noticeID(st.next), origin, now.UTC().Truncate(time.Millisecond), notices}
 		_, err := s.notices.InsertOne(ctx, d)
 		if mongo.IsDuplicateKeyError(err) {
-			// Another instance holds it: the next, then, and after a few
-			// the newest. (Reading the newest at every collision would scan
+			// Another instance holds it: the next, or after the newest
+			// this process has read, and after a few tries the newest
+			// there is. (Reading the newest at every collision would scan
 			// the stream all the time: two busy instances collide often.)
-			s.stream.next++
+			st.next = max(st.next+1, st.seen.Load()+1)
 			taken++
 			continue
 		} else if err != nil {
-			return translate("publish", err)
+			return 0, translate("publish", err)
 		}
-		n.Seq = s.stream.next
-		s.stream.next, s.stream.at = n.Seq+1, now
-		return nil
+		seq := st.next
+		st.next, st.at = seq+1, now
+		return seq, nil
 	}
 }
 
-// NoticeAt returns notice seq, or ErrNotFound if it is not written yet (or
+// BatchAt returns batch seq, or ErrNotFound if it is not written yet (or
 // was trimmed).
-func (s *Store) NoticeAt(ctx context.Context, seq int64) (*Notice, error) {
-	var d noticeDoc
+func (s *Store) BatchAt(ctx context.Context, seq int64) (*Batch, error) {
+	var d batchDoc
 	if err := s.notices.FindOne(ctx, byID(noticeID(seq))).Decode(&d); err != nil {
 		return nil, translate("notice", err)
 	}
-	return &Notice{Seq: seq, UserID: d.UserID, Type: d.Type, SessionID: d.SessionID, At: d.At}, nil
+	if seq > s.stream.seen.Load() {
+		s.stream.seen.Store(seq) // one reader per process: no lost update that matters
+	}
+	return &Batch{Seq: seq, Origin: d.Origin, Notices: d.Notices}, nil
 }
 
-// LastNotice returns the number of the newest notice, 0 if there is none.
+// LastNotice returns the number of the newest batch, 0 if there is none.
 // It reads the whole (short, trimmed) stream on the embedded engine.
 func (s *Store) LastNotice(ctx context.Context) (int64, error) {
-	var d noticeDoc
-	err := s.notices.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	var d struct {
+		ID string `bson:"_id"`
+	}
+	err := s.notices.FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
 	} else if err != nil {
@@ -137,7 +148,7 @@ func (s *Store) LastNotice(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
-// TrimNotices deletes the notices older than age (at least twice
+// TrimNotices deletes the batches older than age (at least twice
 // hintAge), except the newest, and returns how many it deleted.
 func (s *Store) TrimNotices(ctx context.Context, age time.Duration) (int64, error) {
 	last, err := s.LastNotice(ctx)

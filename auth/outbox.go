@@ -1,0 +1,157 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"gatehouse/storage"
+)
+
+// The outbox: notices reach the live stream through one writer per
+// process, so that no request waits for the stream. A request queues its
+// notice, tells this instance's subscribers at once, and answers; the
+// writer puts everything queued into the next batch (storage.Publish), so
+// a flood of notices makes batches bigger rather than the queue longer.
+// Notices that end or may end sessions go before the rest, and at once;
+// the rest gather for batchGap after each batch, so that a flood of them
+// costs the stream (and the instances tailing it) a few documents a
+// second. The queues are
+// bounded: past the bound the rest (SIGNED_IN, DATA_UPDATED) are dropped
+// and logged, and lost session-ending notices are replaced by one resync
+// notice, which makes every instance's subscribers read their sessions
+// again; a session that ended is then told as REVOKED at worst.
+
+// noticeResync is the notice that has every subscriber check its session.
+const noticeResync = "RESYNC"
+
+// Bounds of the outbox.
+const (
+	// maxQueued bounds each of the two queues (a notice is ~100 bytes).
+	maxQueued = 4096
+	// publishTries bounds the attempts to write one batch, publishTimeout
+	// each attempt; a batch given up is replaced by a resync notice.
+	publishTries   = 3
+	publishTimeout = 10 * time.Second
+	// dropLogGap is how often dropped notices are logged, at most.
+	dropLogGap = 10 * time.Second
+	// batchGap is how long the rest gather after a batch.
+	batchGap = 50 * time.Millisecond
+)
+
+type outbox struct {
+	mu      sync.Mutex
+	ending  []storage.Notice // notices that may end sessions: written first
+	rest    []storage.Notice // SIGNED_IN and DATA_UPDATED
+	missed  bool             // notices were lost: the next batch resyncs
+	dropped int              // rest notices dropped, not yet logged
+	logged  time.Time        // when drops were last logged
+	writing bool             // a writer runs
+	urgent  chan struct{}    // a notice that may end sessions came
+}
+
+// mayEnd reports whether a notice of type typ may end sessions.
+func mayEnd(typ string) bool { return typ != EventSignedIn && typ != NoticeDataUpdated }
+
+// put queues n and reports whether a writer must be started for it.
+func (o *outbox) put(n storage.Notice) (start bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case !mayEnd(n.Type) && len(o.rest) >= maxQueued:
+		o.dropped++
+	case !mayEnd(n.Type):
+		o.rest = append(o.rest, n)
+	case len(o.ending) >= maxQueued:
+		o.ending, o.missed = nil, true
+	default:
+		o.ending = append(o.ending, n)
+	}
+	if mayEnd(n.Type) {
+		select {
+		case o.urgent <- struct{}{}:
+		default:
+		}
+	}
+	start, o.writing = !o.writing, true
+	return start
+}
+
+// take returns the next batch, and the number of notices dropped if it is
+// time to log them. An empty batch means the writer is done: the next put
+// starts another.
+func (o *outbox) take(now time.Time) (batch []storage.Notice, dropped int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.missed {
+		batch, o.missed = append(batch, storage.Notice{Type: noticeResync, At: now}), false
+	}
+	for _, q := range []*[]storage.Notice{&o.ending, &o.rest} {
+		k := min(len(*q), storage.MaxBatch-len(batch))
+		batch, *q = append(batch, (*q)[:k]...), (*q)[k:]
+		if len(*q) == 0 {
+			*q = nil // let the array go
+		}
+	}
+	if o.dropped > 0 && now.Sub(o.logged) >= dropLogGap {
+		dropped, o.dropped, o.logged = o.dropped, 0, now
+	}
+	o.writing = len(batch) > 0
+	return batch, dropped
+}
+
+// lost records that a batch was not written: the next one resyncs.
+func (o *outbox) lost() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.missed = true
+}
+
+// notify tells every instance's subscribers of userID what happened: this
+// instance's at once, the others through the stream, soon after.
+func (s *Service) notify(typ, userID, sessionID string) {
+	n := storage.Notice{UserID: userID, Type: typ, SessionID: sessionID, At: time.Now().UTC().Truncate(time.Millisecond)}
+	s.live.dispatch(&n)
+	if s.outbox.put(n) {
+		s.pending.Go(s.writeNotices)
+	}
+}
+
+// writeNotices writes the queued notices to the stream, batch after batch,
+// until none is left.
+func (s *Service) writeNotices() {
+	ctx := context.Background()
+	for {
+		batch, dropped := s.outbox.take(time.Now())
+		if dropped > 0 {
+			s.log.WarnContext(ctx, "live events: the stream is behind; sign-in and data-update notices dropped", "count", dropped)
+		}
+		if len(batch) == 0 {
+			return
+		}
+		s.publish(ctx, batch)
+		t := time.NewTimer(batchGap)
+		select {
+		case <-s.outbox.urgent:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (s *Service) publish(ctx context.Context, batch []storage.Notice) {
+	for try := 1; ; try++ {
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		_, err := s.store.Publish(pctx, s.origin, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		s.log.WarnContext(ctx, "live events: publish failed", "notices", len(batch), "try", try, "err", err)
+		if try == publishTries {
+			s.outbox.lost()
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
