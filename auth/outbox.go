@@ -9,18 +9,19 @@ import (
 )
 
 // The outbox: notices reach the live stream through one writer per
-// process, so that no request waits for the stream. A request queues its
-// notice, tells this instance's subscribers at once, and answers; the
-// writer puts everything queued into the next batch (storage.Publish), so
-// a flood of notices makes batches bigger rather than the queue longer.
-// Notices that end or may end sessions go before the rest, and at once;
-// the rest gather for batchGap after each batch, so that a flood of them
-// costs the stream (and the instances tailing it) a few documents a
-// second. The queues are
-// bounded: past the bound the rest (SIGNED_IN, DATA_UPDATED) are dropped
-// and logged, and lost session-ending notices are replaced by one resync
-// notice, which makes every instance's subscribers read their sessions
-// again; a session that ended is then told as REVOKED at worst.
+// process, which puts everything queued into the next batch
+// (storage.Publish), so a flood of notices makes batches bigger rather
+// than the queue longer. A request queues its notice and tells this
+// instance's subscribers at once; it waits for the write only when the
+// notice may end sessions, and then for a batch or two, never for a turn
+// behind other notices one by one. Notices that may end sessions go
+// before the rest, and at once; the rest gather for batchGap after each
+// batch, so that a flood of them costs the stream (and the instances
+// tailing it) a few documents a second. The queues are bounded: past the
+// bound the rest (SIGNED_IN, DATA_UPDATED) are dropped and logged, and
+// lost session-ending notices are replaced by one resync notice, which
+// makes every instance's subscribers read their sessions again; a session
+// that ended is then told as REVOKED at worst.
 
 // noticeResync is the notice that has every subscriber check its session.
 const noticeResync = "RESYNC"
@@ -37,11 +38,14 @@ const (
 	dropLogGap = 10 * time.Second
 	// batchGap is how long the rest gather after a batch.
 	batchGap = 50 * time.Millisecond
+	// endingWait bounds how long a request waits for its notice that may
+	// end sessions to be written: the batch being written, then its own.
+	endingWait = 2 * time.Second
 )
 
 type outbox struct {
 	mu      sync.Mutex
-	ending  []storage.Notice // notices that may end sessions: written first
+	ending  []queued         // notices that may end sessions: written first
 	rest    []storage.Notice // SIGNED_IN and DATA_UPDATED
 	missed  bool             // notices were lost: the next batch resyncs
 	dropped int              // rest notices dropped, not yet logged
@@ -50,11 +54,20 @@ type outbox struct {
 	urgent  chan struct{}    // a notice that may end sessions came
 }
 
+// queued is a notice that may end sessions, and the channel closed once
+// its batch is written (or given up).
+type queued struct {
+	notice storage.Notice
+	done   chan struct{}
+}
+
 // mayEnd reports whether a notice of type typ may end sessions.
 func mayEnd(typ string) bool { return typ != EventSignedIn && typ != NoticeDataUpdated }
 
-// put queues n and reports whether a writer must be started for it.
-func (o *outbox) put(n storage.Notice) (start bool) {
+// put queues n and reports whether a writer must be started for it. For a
+// notice that may end sessions it also returns a channel closed once the
+// notice is in the stream or given up (replaced by a resync notice).
+func (o *outbox) put(n storage.Notice) (done <-chan struct{}, start bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch {
@@ -63,41 +76,52 @@ func (o *outbox) put(n storage.Notice) (start bool) {
 	case !mayEnd(n.Type):
 		o.rest = append(o.rest, n)
 	case len(o.ending) >= maxQueued:
+		for _, q := range o.ending {
+			close(q.done)
+		}
 		o.ending, o.missed = nil, true
+		d := make(chan struct{})
+		close(d)
+		done = d
 	default:
-		o.ending = append(o.ending, n)
-	}
-	if mayEnd(n.Type) {
+		q := queued{n, make(chan struct{})}
+		o.ending, done = append(o.ending, q), q.done
 		select {
 		case o.urgent <- struct{}{}:
 		default:
 		}
 	}
 	start, o.writing = !o.writing, true
-	return start
+	return done, start
 }
 
-// take returns the next batch, and the number of notices dropped if it is
-// time to log them. An empty batch means the writer is done: the next put
-// starts another.
-func (o *outbox) take(now time.Time) (batch []storage.Notice, dropped int) {
+// take returns the next batch, the channels to close once it is written,
+// and the number of notices dropped if it is time to log them. An empty
+// batch means the writer is done: the next put starts another.
+func (o *outbox) take(now time.Time) (batch []storage.Notice, done []chan struct{}, dropped int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.missed {
 		batch, o.missed = append(batch, storage.Notice{Type: noticeResync, At: now}), false
 	}
-	for _, q := range []*[]storage.Notice{&o.ending, &o.rest} {
-		k := min(len(*q), storage.MaxBatch-len(batch))
-		batch, *q = append(batch, (*q)[:k]...), (*q)[k:]
-		if len(*q) == 0 {
-			*q = nil // let the array go
-		}
+	k := min(len(o.ending), storage.MaxBatch-len(batch))
+	for _, q := range o.ending[:k] {
+		batch, done = append(batch, q.notice), append(done, q.done)
+	}
+	o.ending = o.ending[k:]
+	k = min(len(o.rest), storage.MaxBatch-len(batch))
+	batch, o.rest = append(batch, o.rest[:k]...), o.rest[k:]
+	if len(o.ending) == 0 {
+		o.ending = nil // let the arrays go
+	}
+	if len(o.rest) == 0 {
+		o.rest = nil
 	}
 	if o.dropped > 0 && now.Sub(o.logged) >= dropLogGap {
 		dropped, o.dropped, o.logged = o.dropped, 0, now
 	}
 	o.writing = len(batch) > 0
-	return batch, dropped
+	return batch, done, dropped
 }
 
 // lost records that a batch was not written: the next one resyncs.
@@ -108,12 +132,24 @@ func (o *outbox) lost() {
 }
 
 // notify tells every instance's subscribers of userID what happened: this
-// instance's at once, the others through the stream, soon after.
+// instance's at once, the others through the stream, soon after. A notice
+// that may end sessions is in the stream when notify returns (unless the
+// stream took longer than endingWait): what a request acknowledges
+// reaches every instance even if this one stops right after answering.
 func (s *Service) notify(typ, userID, sessionID string) {
 	n := storage.Notice{UserID: userID, Type: typ, SessionID: sessionID, At: time.Now().UTC().Truncate(time.Millisecond)}
 	s.live.dispatch(&n)
-	if s.outbox.put(n) {
+	done, start := s.outbox.put(n)
+	if start {
 		s.pending.Go(s.writeNotices)
+	}
+	if done != nil {
+		t := time.NewTimer(endingWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
 	}
 }
 
@@ -122,7 +158,7 @@ func (s *Service) notify(typ, userID, sessionID string) {
 func (s *Service) writeNotices() {
 	ctx := context.Background()
 	for {
-		batch, dropped := s.outbox.take(time.Now())
+		batch, done, dropped := s.outbox.take(time.Now())
 		if dropped > 0 {
 			s.log.WarnContext(ctx, "live events: the stream is behind; sign-in and data-update notices dropped", "count", dropped)
 		}
@@ -130,6 +166,9 @@ func (s *Service) writeNotices() {
 			return
 		}
 		s.publish(ctx, batch)
+		for _, d := range done {
+			close(d)
+		}
 		t := time.NewTimer(batchGap)
 		select {
 		case <-s.outbox.urgent:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -717,5 +718,35 @@ func TestResyncNoticeMakesSubscribersCheck(t *testing.T) {
 	}
 	if ev := s.event("1", 5*time.Second); ev.Type != "REVOKED" || ev.SessionID != id {
 		t.Fatalf("after a resync notice: %+v, want REVOKED", ev)
+	}
+}
+
+// When a revocation is acknowledged, its notice is already in the stream:
+// other instances hear of it even if this one stops right after answering
+// (a kill -9 leaves no queue to write).
+func TestAcknowledgedRevocationIsInTheStream(t *testing.T) {
+	e := newEnv(t)
+	laptop, phone := e.client(), e.client()
+	laptop.register(t, "Olga", "correct horse")
+	phone.login(t, "Olga", "correct horse")
+	ctx := context.Background()
+	for _, step := range []struct{ mutation, notice string }{
+		{`mutation($id: ID!) { deleteSession(id: $id) }`, "SESSION_REVOKED"},
+		{`mutation { deleteOtherSessions }`, "OTHER_SESSIONS_REVOKED"},
+		{`mutation { deleteSession }`, "SIGNED_OUT"}, // logout
+	} {
+		laptop.login(t, "Olga", "correct horse")
+		phone.ok(t, step.mutation, map[string]any{"id": e.sessionID(t, laptop)}, &struct{}{})
+		last, err := e.store.LastNotice(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.store.BatchAt(ctx, last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(b.Notices, func(n storage.Notice) bool { return n.Type == step.notice }) {
+			t.Fatalf("when %s answered, the newest batch was %+v, without %s", firstLine(step.mutation), b.Notices, step.notice)
+		}
 	}
 }
