@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/storage"
@@ -64,6 +65,9 @@ type subscriber struct {
 	since                     time.Time // notices published before are not news
 	notices                   chan *storage.Notice
 	resync                    chan struct{}
+	// explain holds the last notice that may end the session which
+	// notices had no room for: the check it wakes says why with it.
+	explain atomic.Pointer[storage.Notice]
 }
 
 // Subscribe starts delivering the events of sess (a full session, as the
@@ -116,9 +120,11 @@ func (l *live) remove(sub *subscriber) {
 	}
 }
 
-// dispatch hands n to its user's subscribers; one too busy to take it
-// checks its session again instead (nothing it must deliver is lost: a
-// check sees every ending). A resync notice makes every subscriber check.
+// dispatch hands n to the subscribers it concerns: a data update to its
+// session's, anything else to its user's. One too busy to take it checks
+// its session again instead (nothing it must deliver is lost: a check
+// sees every ending, and keeps the notice that explains one). A resync
+// notice makes every subscriber check.
 func (l *live) dispatch(n *storage.Notice) {
 	if n.Type == noticeResync {
 		l.resyncAll()
@@ -127,9 +133,15 @@ func (l *live) dispatch(n *storage.Notice) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for sub := range l.byUser[n.UserID] {
+		if n.Type == NoticeDataUpdated && n.SessionID != sub.sessionID {
+			continue
+		}
 		select {
 		case sub.notices <- n:
 		default:
+			if mayEnd(n.Type) {
+				sub.explain.Store(n)
+			}
 			sub.wake()
 		}
 	}
@@ -185,6 +197,7 @@ func (s *Service) watch(ctx context.Context, sub *subscriber, out chan<- Session
 			return
 		case n = <-sub.notices:
 		case <-sub.resync:
+			n = sub.explain.Swap(nil)
 		case <-timer.C:
 		case <-grace:
 			select {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -178,15 +179,16 @@ func (s *Service) writeNotices() {
 	}
 }
 
-func (s *Service) publish(ctx context.Context, batch []storage.Notice) {
+func (s *Service) publish(ctx context.Context, notices []storage.Notice) {
+	b := &storage.Batch{Origin: s.origin, Key: s.origin + ":" + strconv.FormatInt(s.batches.Add(1), 10), Notices: notices}
 	for try := 1; ; try++ {
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		_, err := s.store.Publish(pctx, s.origin, batch)
+		err := s.store.Publish(pctx, b)
 		cancel()
 		if err == nil {
 			return
 		}
-		s.log.WarnContext(ctx, "live events: publish failed", "notices", len(batch), "try", try, "err", err)
+		s.log.WarnContext(ctx, "live events: publish failed", "notices", len(notices), "try", try, "err", err)
 		if try == publishTries {
 			s.outbox.lost()
 			return

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -104,6 +105,7 @@ type Service struct {
 	data      dataNotices    // DATA_UPDATED notices due
 	outbox    outbox         // notices for the live stream (outbox.go)
 	origin    string         // names this instance's batches in the stream
+	batches   atomic.Int64   // numbers this instance's batches in their keys
 }
 
 // Client describes the device a request comes from.

@@ -713,7 +713,8 @@ func TestResyncNoticeMakesSubscribersCheck(t *testing.T) {
 		t.Fatalf("before any notice: %+v, want nothing (the test would prove nothing)", m)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if _, err := e.store.Publish(ctx, "another instance", []storage.Notice{{Type: "RESYNC", At: time.Now()}}); err != nil {
+	resync := &storage.Batch{Origin: "another instance", Key: "another instance:1", Notices: []storage.Notice{{Type: "RESYNC", At: time.Now()}}}
+	if err := e.store.Publish(ctx, resync); err != nil {
 		t.Fatal(err)
 	}
 	if ev := s.event("1", 5*time.Second); ev.Type != "REVOKED" || ev.SessionID != id {

@@ -188,11 +188,12 @@ func TestNoticesAreGapless(t *testing.T) {
 			for j := range notices {
 				notices[j] = storage.Notice{UserID: fmt.Sprint("user", i), Type: "SIGNED_IN", SessionID: fmt.Sprint(j)}
 			}
-			seq, err := st.Publish(ctx, origin, notices)
-			if err != nil {
+			b := &storage.Batch{Origin: origin, Key: fmt.Sprint(i), Notices: notices}
+			if err := st.Publish(ctx, b); err != nil {
 				t.Error(err)
 				return
 			}
+			seq := b.Seq
 			mu.Lock()
 			seqs = append(seqs, seq)
 			mu.Unlock()
@@ -201,6 +202,7 @@ func TestNoticesAreGapless(t *testing.T) {
 			if _, err := st.BatchAt(ctx, seq); err != nil {
 				t.Error(err)
 			}
+			_, _ = st.BatchAt(ctx, seq+1)
 		})
 	}
 	wg.Wait()
@@ -251,8 +253,37 @@ func TestTrimKeepsTheNewestNotice(t *testing.T) {
 	if _, err := st.BatchAt(ctx, 5); err != nil {
 		t.Fatalf("the newest batch after the trim: %v", err)
 	}
-	seq, err := st.Publish(ctx, "a", []storage.Notice{{UserID: "bob", Type: "SIGNED_IN"}})
-	if err != nil || seq != 6 {
-		t.Fatalf("publish after the trim: %d, %v; want 6", seq, err)
+	b := &storage.Batch{Origin: "a", Key: "a:1", Notices: []storage.Notice{{UserID: "bob", Type: "SIGNED_IN"}}}
+	if err := st.Publish(ctx, b); err != nil || b.Seq != 6 {
+		t.Fatalf("publish after the trim: %d, %v; want 6", b.Seq, err)
+	}
+}
+
+// A batch published again after a failure whose insert was applied after
+// all (a timeout while the database stalled) is not written twice; any
+// other batch still gets a number of its own.
+func TestRetriedBatchIsWrittenOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := dbtest.Open(t)
+	notices := []storage.Notice{{UserID: "bob", Type: "SIGNED_IN"}}
+	first := &storage.Batch{Origin: "a", Key: "a:1", Notices: notices}
+	if err := st.Publish(ctx, first); err != nil || first.Seq != 1 {
+		t.Fatalf("first batch: %d, %v", first.Seq, err)
+	}
+	// The next batch's insert fails as far as the writer knows, and lands.
+	retried := &storage.Batch{Origin: "a", Key: "a:2", Notices: notices}
+	if err := st.LandUncertain(ctx, retried, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Publish(ctx, retried); err != nil || retried.Seq != 2 {
+		t.Fatalf("the retry: %d, %v; want 2, the number its first insert took", retried.Seq, err)
+	}
+	other := &storage.Batch{Origin: "a", Key: "a:3", Notices: notices}
+	if err := st.Publish(ctx, other); err != nil || other.Seq != 3 {
+		t.Fatalf("the next batch: %d, %v; want 3", other.Seq, err)
+	}
+	if last, err := st.LastNotice(ctx); last != 3 || err != nil {
+		t.Fatalf("last notice: %d, %v; want 3 (nothing written twice)", last, err)
 	}
 }

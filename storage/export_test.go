@@ -33,3 +33,11 @@ func (s *Store) InsertNotice(ctx context.Context, seq int64, at time.Time) error
 	_, err := s.notices.InsertOne(ctx, batchDoc{ID: noticeID(seq), At: at, Notices: []Notice{{UserID: "old", Type: "SIGNED_IN", At: at}}})
 	return err
 }
+
+// LandUncertain makes b's insert at seq land, as the insert of a Publish
+// that failed (a timeout) may after all: b is then published again.
+func (s *Store) LandUncertain(ctx context.Context, b *Batch, seq int64) error {
+	b.uncertain = true
+	_, err := s.notices.InsertOne(ctx, batchDoc{ID: noticeID(seq), Origin: b.Origin, Key: b.Key, At: time.Now(), Notices: b.Notices})
+	return err
+}

@@ -49,84 +49,120 @@ type Notice struct {
 type Batch struct {
 	Seq int64
 	// Origin names the writer, so that it may skip its own batches.
-	Origin  string
+	Origin string
+	// Key is unique to the batch: a write retried after an uncertain
+	// failure (a timeout, whose insert may still land) recognises it.
+	Key     string
 	Notices []Notice
+	// uncertain: an earlier Publish of the batch failed, perhaps after
+	// its insert was applied.
+	uncertain bool
 }
 
 type batchDoc struct {
 	ID      string    `bson:"_id"`
 	Origin  string    `bson:"origin"`
+	Key     string    `bson:"key"`
 	At      time.Time `bson:"at"` // when it was written: trimming goes by it
 	Notices []Notice  `bson:"notices"`
 }
 
 func noticeID(seq int64) string { return fmt.Sprintf("%019d", seq) }
 
-// stream is this process's writer state: one claim at a time, so that its
-// own writers do not race each other for numbers.
+// stream is this process's writer state (one claim at a time, so that its
+// own writers do not race each other for numbers) and what its reader
+// knows of the stream's end.
 type stream struct {
 	mu   sync.Mutex
 	next int64     // 0: not read yet
 	at   time.Time // when next was last known to be right
-	// seen is the newest number a reader of this process found: a
-	// writer that lost a number starts again after it, which is where
-	// the other instances' batches end, most of the time.
-	seen atomic.Int64
+	// seen is the newest number this process's reader found, and seenAt
+	// (unix nanoseconds) when it last found the number after it not
+	// written yet: every batch after seen is younger than that. A writer
+	// starts after seen rather than read the newest number (a scan of the
+	// stream on the embedded engine), and after a lost number too: that
+	// is where the other instances' batches end, most of the time.
+	seen, seenAt atomic.Int64
 }
 
 // hintAge is how long a writer trusts its next number: any batch at or
 // after it is younger than that, so none of them has been trimmed.
 const hintAge = time.Minute
 
-// Publish appends a batch of notices (at most MaxBatch) from origin to the
-// stream and returns its number.
-func (s *Store) Publish(ctx context.Context, origin string, notices []Notice) (int64, error) {
-	if len(notices) == 0 || len(notices) > MaxBatch {
-		return 0, fmt.Errorf("storage: publish: %d notices in a batch", len(notices))
+// Publish appends b (at most MaxBatch notices) to the stream and sets
+// b.Seq. After a failure it may be called again with the same b: a batch
+// whose earlier insert was applied after all is not written twice.
+func (s *Store) Publish(ctx context.Context, b *Batch) error {
+	if len(b.Notices) == 0 || len(b.Notices) > MaxBatch {
+		return fmt.Errorf("storage: publish: %d notices in a batch", len(b.Notices))
 	}
 	st := &s.stream
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for taken := 0; ; {
 		now := time.Now()
-		if st.next == 0 || now.Sub(st.at) > hintAge || taken == 8 {
+		seenAt := time.Unix(0, st.seenAt.Load()) // first: seen may only have grown since
+		seen := st.seen.Load()
+		switch {
+		case st.next != 0 && now.Sub(st.at) <= hintAge && taken < 8:
+		case taken < 8 && now.Sub(seenAt) <= hintAge:
+			st.next, st.at = max(st.next, seen+1), seenAt
+		default:
 			taken = 0
 			last, err := s.LastNotice(ctx)
 			if err != nil {
-				return 0, err
+				b.uncertain = true // a failed insert before may land yet
+				return err
 			}
 			st.next, st.at = last+1, now
 		}
-		d := batchDoc{noticeID(st.next), origin, now.UTC().Truncate(time.Millisecond), notices}
+		d := batchDoc{noticeID(st.next), b.Origin, b.Key, now.UTC().Truncate(time.Millisecond), b.Notices}
 		_, err := s.notices.InsertOne(ctx, d)
 		if mongo.IsDuplicateKeyError(err) {
+			if b.uncertain {
+				var there batchDoc
+				if err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there); err == nil && there.Key == b.Key {
+					b.Seq, b.uncertain = st.next, false
+					st.next, st.at = b.Seq+1, now
+					return nil // the earlier insert landed
+				}
+			}
 			// Another instance holds it: the next, or after the newest
 			// this process has read, and after a few tries the newest
 			// there is. (Reading the newest at every collision would scan
 			// the stream all the time: two busy instances collide often.)
-			st.next = max(st.next+1, st.seen.Load()+1)
+			st.next++
+			if now.Sub(seenAt) <= hintAge {
+				st.next = max(st.next, seen+1)
+			}
 			taken++
 			continue
 		} else if err != nil {
-			return 0, translate("publish", err)
+			b.uncertain = true // it may be applied later: try this number again
+			return translate("publish", err)
 		}
-		seq := st.next
-		st.next, st.at = seq+1, now
-		return seq, nil
+		b.Seq, b.uncertain = st.next, false
+		st.next, st.at = b.Seq+1, now
+		return nil
 	}
 }
 
 // BatchAt returns batch seq, or ErrNotFound if it is not written yet (or
-// was trimmed).
+// was trimmed). This process's writer learns from it where the stream
+// ends: a process reads the stream in order, with one reader.
 func (s *Store) BatchAt(ctx context.Context, seq int64) (*Batch, error) {
 	var d batchDoc
-	if err := s.notices.FindOne(ctx, byID(noticeID(seq))).Decode(&d); err != nil {
+	err := s.notices.FindOne(ctx, byID(noticeID(seq))).Decode(&d)
+	switch {
+	case err == nil && seq > s.stream.seen.Load():
+		s.stream.seen.Store(seq)
+	case errors.Is(err, mongo.ErrNoDocuments) && seq == s.stream.seen.Load()+1:
+		s.stream.seenAt.Store(time.Now().UnixNano())
+	}
+	if err != nil {
 		return nil, translate("notice", err)
 	}
-	if seq > s.stream.seen.Load() {
-		s.stream.seen.Store(seq) // one reader per process: no lost update that matters
-	}
-	return &Batch{Seq: seq, Origin: d.Origin, Notices: d.Notices}, nil
+	return &Batch{Seq: seq, Origin: d.Origin, Key: d.Key, Notices: d.Notices}, nil
 }
 
 // LastNotice returns the number of the newest batch, 0 if there is none.
