@@ -34,14 +34,16 @@ const (
 	// publishTries bounds the attempts to write one batch, publishTimeout
 	// each attempt; a batch given up is replaced by a resync notice.
 	publishTries   = 3
-	publishTimeout = 10 * time.Second
+	publishTimeout = 5 * time.Second
 	// dropLogGap is how often dropped notices are logged, at most.
 	dropLogGap = 10 * time.Second
 	// batchGap is how long the rest gather after a batch.
 	batchGap = 50 * time.Millisecond
 	// endingWait bounds how long a request waits for its notice that may
-	// end sessions to be written: the batch being written, then its own.
-	endingWait = 2 * time.Second
+	// end sessions to be written: normally a batch or two, and at worst
+	// while the writer tries (the batch being written, then its own),
+	// within the HTTP server's 30 s write timeout.
+	endingWait = 25 * time.Second
 )
 
 type outbox struct {
@@ -135,8 +137,9 @@ func (o *outbox) lost() {
 // notify tells every instance's subscribers of userID what happened: this
 // instance's at once, the others through the stream, soon after. A notice
 // that may end sessions is in the stream when notify returns (unless the
-// stream took longer than endingWait): what a request acknowledges
-// reaches every instance even if this one stops right after answering.
+// writer gave it up, or took longer than endingWait): what a request
+// acknowledges reaches every instance even if this one dies right after
+// answering.
 func (s *Service) notify(typ, userID, sessionID string) {
 	n := storage.Notice{UserID: userID, Type: typ, SessionID: sessionID, At: time.Now().UTC().Truncate(time.Millisecond)}
 	s.live.dispatch(&n)

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -276,6 +277,15 @@ func TestRetriedBatchIsWrittenOnce(t *testing.T) {
 	if err := st.LandUncertain(ctx, retried, 2); err != nil {
 		t.Fatal(err)
 	}
+	// Meanwhile this process's reader has read it, and the writer's own
+	// hint has grown old: the reader's says 3.
+	if _, err := st.BatchAt(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.BatchAt(ctx, 3); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("batch 3: %v, want not found", err)
+	}
+	st.ForgetHint()
 	if err := st.Publish(ctx, retried); err != nil || retried.Seq != 2 {
 		t.Fatalf("the retry: %d, %v; want 2, the number its first insert took", retried.Seq, err)
 	}

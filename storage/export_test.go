@@ -37,7 +37,15 @@ func (s *Store) InsertNotice(ctx context.Context, seq int64, at time.Time) error
 // LandUncertain makes b's insert at seq land, as the insert of a Publish
 // that failed (a timeout) may after all: b is then published again.
 func (s *Store) LandUncertain(ctx context.Context, b *Batch, seq int64) error {
-	b.uncertain = true
+	b.uncertain, b.tried = true, seq
 	_, err := s.notices.InsertOne(ctx, batchDoc{ID: noticeID(seq), Origin: b.Origin, Key: b.Key, At: time.Now(), Notices: b.Notices})
 	return err
+}
+
+// ForgetHint makes the writer's own idea of the next number too old to
+// trust, as a minute without writing does.
+func (s *Store) ForgetHint() {
+	s.stream.mu.Lock()
+	defer s.stream.mu.Unlock()
+	s.stream.at = time.Time{}
 }

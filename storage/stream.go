@@ -55,8 +55,9 @@ type Batch struct {
 	Key     string
 	Notices []Notice
 	// uncertain: an earlier Publish of the batch failed, perhaps after
-	// its insert was applied.
+	// its insert (at number tried) was applied.
 	uncertain bool
+	tried     int64
 }
 
 type batchDoc struct {
@@ -87,7 +88,12 @@ type stream struct {
 
 // hintAge is how long a writer trusts its next number: any batch at or
 // after it is younger than that, so none of them has been trimmed.
-const hintAge = time.Minute
+// maxWalk is how many taken numbers a writer walks past before it reads
+// the newest (its reader's hint makes a longer walk rare).
+const (
+	hintAge = time.Minute
+	maxWalk = 32
+)
 
 // Publish appends b (at most MaxBatch notices) to the stream and sets
 // b.Seq. After a failure it may be called again with the same b: a batch
@@ -104,8 +110,13 @@ func (s *Store) Publish(ctx context.Context, b *Batch) error {
 		seenAt := time.Unix(0, st.seenAt.Load()) // first: seen may only have grown since
 		seen := st.seen.Load()
 		switch {
-		case st.next != 0 && now.Sub(st.at) <= hintAge && taken < 8:
-		case taken < 8 && now.Sub(seenAt) <= hintAge:
+		case b.uncertain && b.tried != 0 && taken == 0:
+			// Where the uncertain insert went, first: if it landed, it is
+			// there. (A retry comes well within hintAge of that insert's
+			// hint, so the number is still one to trust.)
+			st.next = b.tried
+		case st.next != 0 && now.Sub(st.at) <= hintAge && taken < maxWalk:
+		case taken < maxWalk && now.Sub(seenAt) <= hintAge:
 			st.next, st.at = max(st.next, seen+1), seenAt
 		default:
 			taken = 0
@@ -119,16 +130,18 @@ func (s *Store) Publish(ctx context.Context, b *Batch) error {
 		d := batchDoc{noticeID(st.next), b.Origin, b.Key, now.UTC().Truncate(time.Millisecond), b.Notices}
 		_, err := s.notices.InsertOne(ctx, d)
 		if mongo.IsDuplicateKeyError(err) {
-			if b.uncertain {
+			if b.uncertain && st.next == b.tried {
 				var there batchDoc
-				if err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there); err == nil && there.Key == b.Key {
+				err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there)
+				if err == nil && there.Key == b.Key {
 					b.Seq, b.uncertain = st.next, false
 					st.next, st.at = b.Seq+1, now
 					return nil // the earlier insert landed
 				}
+				b.uncertain = err != nil // another's: the earlier insert can land no more
 			}
 			// Another instance holds it: the next, or after the newest
-			// this process has read, and after a few tries the newest
+			// this process has read, and after maxWalk tries the newest
 			// there is. (Reading the newest at every collision would scan
 			// the stream all the time: two busy instances collide often.)
 			st.next++
@@ -138,7 +151,7 @@ func (s *Store) Publish(ctx context.Context, b *Batch) error {
 			taken++
 			continue
 		} else if err != nil {
-			b.uncertain = true // it may be applied later: try this number again
+			b.uncertain, b.tried = true, st.next // it may be applied later
 			return translate("publish", err)
 		}
 		b.Seq, b.uncertain = st.next, false
