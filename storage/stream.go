@@ -132,13 +132,17 @@ func (s *Store) Publish(ctx context.Context, b *Batch) error {
 		if mongo.IsDuplicateKeyError(err) {
 			if b.uncertain && st.next == b.tried {
 				var there batchDoc
-				err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there)
-				if err == nil && there.Key == b.Key {
+				if err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there); err != nil {
+					// Whose it is stays unknown: walking on could
+					// write the batch twice. The next try asks again.
+					return translate("publish", err)
+				}
+				if there.Key == b.Key {
 					b.Seq, b.uncertain = st.next, false
 					st.next, st.at = b.Seq+1, now
 					return nil // the earlier insert landed
 				}
-				b.uncertain = err != nil // another's: the earlier insert can land no more
+				b.uncertain = false // another's: the earlier insert can land no more
 			}
 			// Another instance holds it: the next, or after the newest
 			// this process has read, and after maxWalk tries the newest
