@@ -145,8 +145,16 @@ through() {
   echo "$name: preflight, https sign-up and log-in, Secure __Host- cookie, session ipAddress 127.0.0.2, WebSocket upgrade: ok"
 }
 
-# Two free-looking ports for a proxy (it binds them itself; a clash fails loudly).
-ports() { local b=$((20000 + RANDOM % 20000)); echo "$b $((b + 1))"; }
+# Two free-looking ports for a proxy (it binds them itself; a clash fails
+# loudly), below the kernel's ephemeral range, where no outgoing connection
+# can be holding them (CI once lost port 39356 to one).
+ports() {
+  local lo _
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+  [ "$lo" -gt 22000 ] || lo=32768 # an unusual range: assume the default
+  local b=$((20000 + RANDOM % (lo - 20002)))
+  echo "$b $((b + 1))"
+}
 
 echo "== deploy: Caddy (deploy/Caddyfile)"
 caddy validate --config deploy/Caddyfile --adapter caddyfile >"$tmp/caddy-validate.log" 2>&1 ||
