@@ -195,17 +195,25 @@ func (e *env) bearerSocket(t *testing.T, c *client) *socket {
 	return s
 }
 
+// subscribed registers user on e and subscribes to sessionEvents (as "1")
+// with the new session's bearer token: the client, its session's id, and
+// the socket.
+func (e *env) subscribed(t *testing.T, user string) (*client, string, *socket) {
+	t.Helper()
+	c := e.client()
+	c.register(t, user, "correct horse")
+	s := e.bearerSocket(t, c)
+	s.subscribe("1", sessionEventsQuery)
+	return c, e.sessionID(t, c), s
+}
+
 // A subscriber on one instance hears of its session's revocation on
 // another within a second, gets REVOKED, then complete, and its socket
 // closes.
 func TestRevocationReachesASubscriberOnAnotherInstance(t *testing.T) {
 	a := newEnv(t)
 	b := newEnvOn(t, a.store)
-	laptop := a.client()
-	laptop.register(t, "Rosa", "correct horse")
-	laptopID := a.sessionID(t, laptop)
-	s := a.bearerSocket(t, laptop)
-	s.subscribe("1", sessionEventsQuery)
+	_, laptopID, s := a.subscribed(t, "Rosa")
 
 	phone := b.client()
 	phone.login(t, "Rosa", "correct horse")
@@ -229,20 +237,16 @@ func TestRevocationReachesASubscriberOnAnotherInstance(t *testing.T) {
 // Each kind of event reaches the subscriber it concerns.
 func TestSessionEventsReachTheirSubscribers(t *testing.T) {
 	e := newEnv(t)
-	laptop := e.client()
-	laptop.register(t, "Tomas", "correct horse")
-	laptopID := e.sessionID(t, laptop)
-	s := e.bearerSocket(t, laptop)
-	s.subscribe("a", sessionEventsQuery)
+	laptop, laptopID, s := e.subscribed(t, "Tomas")
 
 	laptop.ok(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": map[string]any{"k": 1}}, &struct{}{})
-	if ev := s.event("a", 5*time.Second); ev.Type != "DATA_UPDATED" || ev.SessionID != laptopID {
+	if ev := s.event("1", 5*time.Second); ev.Type != "DATA_UPDATED" || ev.SessionID != laptopID {
 		t.Fatalf("after a data update: %+v, want DATA_UPDATED of the laptop's session", ev)
 	}
 	// Another session's data is not the laptop's business.
 	phone := e.client()
 	phone.login(t, "Tomas", "correct horse")
-	if ev := s.event("a", 5*time.Second); ev.Type != "SIGNED_IN" {
+	if ev := s.event("1", 5*time.Second); ev.Type != "SIGNED_IN" {
 		t.Fatalf("after the phone's sign-in: %+v", ev)
 	}
 	phone.ok(t, `mutation($d: JSONObject!) { updateSessionData(data: $d) { id } }`, map[string]any{"d": map[string]any{"k": 2}}, &struct{}{})
@@ -252,7 +256,7 @@ func TestSessionEventsReachTheirSubscribers(t *testing.T) {
 
 	// The phone changes the password: the laptop's session ends with it.
 	phone.changePassword(t, "correct horse", "battery staple")
-	if ev := s.event("a", 5*time.Second); ev.Type != "PASSWORD_CHANGED" || ev.SessionID != laptopID {
+	if ev := s.event("1", 5*time.Second); ev.Type != "PASSWORD_CHANGED" || ev.SessionID != laptopID {
 		t.Fatalf("after a password change elsewhere: %+v, want PASSWORD_CHANGED (and nothing of the phone's data or Vera)", ev)
 	}
 	if m := s.next(5 * time.Second); m.Type != "complete" {
@@ -553,10 +557,7 @@ func TestSubscriptionSelectsOneField(t *testing.T) {
 // flood the stream every instance reads.
 func TestDataUpdatesAreCoalesced(t *testing.T) {
 	e := newEnv(t)
-	c := e.client()
-	c.register(t, "looper", "correct horse")
-	s := e.bearerSocket(t, c)
-	s.subscribe("1", sessionEventsQuery)
+	c, _, s := e.subscribed(t, "looper")
 	e.waitSubscriptions(t, 1)
 	ctx := context.Background()
 	before, err := e.store.LastNotice(ctx)
@@ -628,11 +629,7 @@ func TestANoticeFloodHoldsUpNoOne(t *testing.T) {
 			}
 		})
 	}
-	laptop := a.client()
-	laptop.register(t, "Rosa", "correct horse")
-	laptopID := a.sessionID(t, laptop)
-	s := a.bearerSocket(t, laptop)
-	s.subscribe("1", sessionEventsQuery)
+	_, laptopID, s := a.subscribed(t, "Rosa")
 	a.waitSubscriptions(t, 1)
 	for updates.Load() < 100 { // the flood is on
 		time.Sleep(10 * time.Millisecond)
@@ -693,11 +690,7 @@ func postData(ctx context.Context, url, token string, n int) bool {
 // again, and one whose session ended hears of it.
 func TestResyncNoticeMakesSubscribersCheck(t *testing.T) {
 	e := newEnv(t)
-	c := e.client()
-	c.register(t, "Ines", "correct horse")
-	id := e.sessionID(t, c)
-	s := e.bearerSocket(t, c)
-	s.subscribe("1", sessionEventsQuery)
+	_, id, s := e.subscribed(t, "Ines")
 	e.waitSubscriptions(t, 1)
 	ctx := context.Background()
 	// Ended where no notice tells of it.
