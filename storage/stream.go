@@ -122,28 +122,25 @@ func (s *Store) Publish(ctx context.Context, b *Batch) error {
 			taken = 0
 			last, err := s.LastNotice(ctx)
 			if err != nil {
-				b.uncertain = true // a failed insert before may land yet
 				return err
 			}
 			st.next, st.at = last+1, now
 		}
 		d := batchDoc{noticeID(st.next), b.Origin, b.Key, now.UTC().Truncate(time.Millisecond), b.Notices}
 		_, err := s.notices.InsertOne(ctx, d)
-		if mongo.IsDuplicateKeyError(err) {
-			if b.uncertain && st.next == b.tried {
-				var there batchDoc
-				if err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there); err != nil {
-					// Whose it is stays unknown: walking on could
-					// write the batch twice. The next try asks again.
-					return translate("publish", err)
-				}
-				if there.Key == b.Key {
-					b.Seq, b.uncertain = st.next, false
-					st.next, st.at = b.Seq+1, now
-					return nil // the earlier insert landed
-				}
-				b.uncertain = false // another's: the earlier insert can land no more
+		if mongo.IsDuplicateKeyError(err) && b.uncertain && st.next == b.tried {
+			var there batchDoc
+			if err := s.notices.FindOne(ctx, byID(d.ID)).Decode(&there); err != nil {
+				// Whose it is stays unknown: walking on could write the
+				// batch twice. The next try asks again.
+				return translate("publish", err)
 			}
+			if there.Key == b.Key {
+				err = nil // the earlier insert landed
+			}
+			b.uncertain = false // if another's, the earlier insert can land no more
+		}
+		if mongo.IsDuplicateKeyError(err) {
 			// Another instance holds it: the next, or after the newest
 			// this process has read, and after maxWalk tries the newest
 			// there is. (Reading the newest at every collision would scan
