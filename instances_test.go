@@ -103,8 +103,8 @@ func (g *gatehouse) sweeps() (passes int, deleted int64) {
 
 // Three instances on one database (served by `gatehouse db`) behave as one
 // server: a session created on any is honoured on all; deleted or expired
-// on one, it is refused by the others at once (nothing is cached per
-// instance); every instance's sweeper runs, and each expired session is
+// on one, it is refused by the others at once (their session caches are
+// off); every instance's sweeper runs, and each expired session is
 // deleted exactly once, without errors.
 // Throttling counters live in the database too: failures spread over the
 // instances add up.
@@ -122,6 +122,10 @@ func TestInstancesShareOneDatabase(t *testing.T) {
 	all := []*gatehouse{a, b, c}
 	if !strings.Contains(a.out.String(), "MONGODB_URI") {
 		t.Errorf("startup log does not say it uses MONGODB_URI:\n%s", a.out)
+	}
+	// Other instances write the sessions: none may cache them.
+	if !strings.Contains(a.out.String(), "session cache: off") {
+		t.Errorf("startup log does not say the session cache is off:\n%s", a.out)
 	}
 
 	t.Run("created on one, honoured on the others", func(t *testing.T) {

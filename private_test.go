@@ -238,7 +238,7 @@ func TestSecondProcessOnDataDirIsRefused(t *testing.T) {
 
 // While a server runs on DATA_DIR, `gatehouse user` works through it (its
 // admin socket), never opening the data: a password reset ends the
-// sessions the running server serves, at once, and a user added is one it
+// sessions the running server serves, at once (cached ones included), and a user added is one it
 // knows. The command's errors are the same as on its own.
 func TestUserCommandsGoThroughTheRunningServer(t *testing.T) {
 	t.Parallel()
@@ -247,6 +247,18 @@ func TestUserCommandsGoThroughTheRunningServer(t *testing.T) {
 	g := &gatehouse{t: t, url: p.url}
 	first, _ := signIn(t, g, "register", "alma")
 	second, _ := signIn(t, g, "login", "alma")
+	// The server keeps its sessions in its cache once read: user passwd
+	// must end them there too.
+	if !strings.Contains(p.out.String(), "session cache: on") {
+		t.Fatalf("the server does not say its session cache is on:\n%s", p.out.String())
+	}
+	for range 2 {
+		for i, tok := range []string{first, second} {
+			if got := me(t, g, tok); got != "alma" {
+				t.Fatalf("session %d before user passwd: me = %q", i, got)
+			}
+		}
+	}
 
 	cli := func(stdin string, args ...string) (string, error) {
 		var out testlog.Buffer

@@ -123,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if db.engine != nil {
 			m.WatchDisk(func() metrics.Disk { return metrics.Disk(db.engine.Disk()) })
 		}
+		m.WatchSessionCache(func() metrics.Cache { return metrics.Cache(db.store.CacheStats()) })
 	}
 	totpKey := []byte(cfg.totpKey)
 	if totpKey == nil && db.engine == nil && len(rest) == 3 && rest[2] == "reset-all" {
@@ -226,6 +227,17 @@ func openDatabase(ctx context.Context, cfg *config, log *slog.Logger) (*database
 		// with page caches of their own, outside the Go heap; 8 keep both
 		// cores busy, and memory flat however many requests wait.
 		opts.MaxPoolSize = 8
+		// This process is the data's one writer: the engine has no port,
+		// and the user commands come through this server (serveAdmin).
+		opts.SessionCache = cfg.sessionCache
+	}
+	switch {
+	case opts.SessionCache > 0:
+		log.Info("session cache: on (this process is the only writer of the data)", "bytes", opts.SessionCache)
+	case db.engine != nil:
+		log.Info("session cache: off (SESSION_CACHE=0)")
+	default:
+		log.Info("session cache: off (with MONGODB_URI, other processes may change sessions)")
 	}
 	store, err := storage.Open(ctx, uri, cfg.mongoDB, opts)
 	if err == nil && db.engine != nil {

@@ -113,6 +113,9 @@ func TestRunPersistsAcrossRestart(t *testing.T) {
 	if !strings.Contains(g.out.String(), "embedded FerretDB") {
 		t.Errorf("startup log does not say which database it uses:\n%s", g.out)
 	}
+	if !strings.Contains(g.out.String(), "session cache: on") {
+		t.Errorf("startup log does not say the session cache is on:\n%s", g.out)
+	}
 	out := g.query("", `mutation { register(username: "rita", password: "correct horse") { token } }`)
 	token, _ := out["data"].(map[string]any)["register"].(map[string]any)["token"].(string)
 	if token == "" {

@@ -145,7 +145,9 @@ func (s *Store) sweepFile(ctx context.Context, coll *mongo.Collection, now time.
 	}
 	var deleted atomic.Int64
 	err = each(len(filed), func(i int) error {
-		sess, err := s.SessionByID(ctx, filed[i].SessionID)
+		// From the database: a sweep's sessions are about to end, and
+		// caching them would only push out the ones in use.
+		sess, err := s.findSession(ctx, filed[i].SessionID)
 		if errors.Is(err, ErrNotFound) || (err == nil && sess.ExpiresAt.After(now)) {
 			return nil // gone already, or filed again under a later span
 		} else if err != nil {

@@ -49,3 +49,36 @@ func (s *Store) ForgetHint() {
 	defer s.stream.mu.Unlock()
 	s.stream.at = time.Time{}
 }
+
+// FindSession reads session id from the database, past the cache.
+func (s *Store) FindSession(ctx context.Context, id string) (*Session, error) {
+	return s.findSession(ctx, id)
+}
+
+// BeforeFill makes f run between every database read of a session and the
+// cache fill that follows it.
+func (s *Store) BeforeFill(f func()) { s.cache.beforeFill = f }
+
+// Cache is a session cache on its own, without a store.
+type Cache struct{ c *sessionCache }
+
+// NewCache returns a cache of budget bytes.
+func NewCache(budget int64) Cache { return Cache{newSessionCache(budget)} }
+
+// Get returns a copy of session id if it is cached.
+func (c Cache) Get(id string) (*Session, bool) {
+	sess, _, ok := c.c.get(id)
+	return sess, ok
+}
+
+// Fill caches sess, as a read of it with no write meanwhile would.
+func (c Cache) Fill(sess *Session) {
+	_, ticket, _ := c.c.get(sess.ID)
+	c.c.fill(sess, ticket)
+}
+
+// Stats returns the cache's counts.
+func (c Cache) Stats() CacheStats { return c.c.snapshot() }
+
+// CostOf is the cache's estimate of what caching sess takes.
+func CostOf(sess *Session) int64 { return costOf(sess) }

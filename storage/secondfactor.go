@@ -299,6 +299,7 @@ func (s *Store) CompleteSecondFactor(ctx context.Context, sess *Session, secretH
 			}},
 			{Key: "$unset", Value: bson.D{{Key: "pending", Value: ""}}},
 		})
+	s.cache.wrote(sess.ID, err != nil)
 	if err != nil {
 		return translate("complete second factor", err)
 	}

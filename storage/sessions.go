@@ -170,6 +170,20 @@ func (s *Store) CreateSessions(ctx context.Context, sessions []*Session) error {
 // SessionByID returns the session with id, or ErrNotFound. It does not look
 // at expiry: that is the caller's policy.
 func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
+	sess, ticket, ok := s.cache.get(id)
+	if ok {
+		return sess, nil
+	}
+	sess, err := s.findSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.fill(sess, ticket)
+	return sess, nil
+}
+
+// findSession reads session id from the database, not the cache.
+func (s *Store) findSession(ctx context.Context, id string) (*Session, error) {
 	var d sessionDoc
 	err := s.sessions.FindOne(ctx, byID(id)).Decode(&d)
 	if err != nil {
@@ -203,6 +217,7 @@ func (s *Store) RotateSecret(ctx context.Context, id string, secretHash []byte, 
 
 func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) error {
 	res, err := s.sessions.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: set}})
+	s.cache.wrote(id, err != nil)
 	if err != nil {
 		return translate(what, err)
 	}
@@ -221,6 +236,7 @@ func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, 
 		bson.D{{Key: "$set", Value: bson.D{{Key: "data", Value: data}}}},
 		options.FindOneAndUpdate().SetReturnDocument(options.After),
 	).Decode(&d)
+	s.cache.wrote(id, err != nil && !errors.Is(err, mongo.ErrNoDocuments))
 	if err != nil {
 		return nil, translate("set session data", err)
 	}
@@ -241,6 +257,7 @@ func (s *Store) DeletePendingSession(ctx context.Context, id, userID string) (bo
 
 func (s *Store) deleteSession(ctx context.Context, id, userID string, filter bson.D) (bool, error) {
 	res, err := s.sessions.DeleteOne(ctx, filter)
+	s.cache.wrote(id, err != nil)
 	if err != nil {
 		return false, translate("delete session", err)
 	}

@@ -63,6 +63,11 @@ type Options struct {
 	// Dialer, if not nil, makes the connections instead of the network
 	// (the embedded engine's in-process relay).
 	Dialer options.ContextDialer
+	// SessionCache is how many bytes of sessions the Store may keep in
+	// memory once read (0: none), so that a session check costs no round
+	// trip. Set it only when this Store is the only writer of the
+	// database's sessions: it sees its own writes, not another's.
+	SessionCache int64
 }
 
 // Store is a handle on gatehouse's database. It is safe for concurrent use.
@@ -83,7 +88,8 @@ type Store struct {
 	eventHeads, events, notices *mongo.Collection // events.go, stream.go
 	stream                      stream
 
-	touched touches // for TouchSessionOncePer
+	touched touches       // for TouchSessionOncePer
+	cache   *sessionCache // nil: none
 }
 
 // Open connects to the MongoDB server at uri, checks that it answers and
@@ -111,7 +117,7 @@ func Open(ctx context.Context, uri, dbName string, opts Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("storage: connect: %w", err)
 	}
-	s := &Store{client: client, db: client.Database(dbName)}
+	s := &Store{client: client, db: client.Database(dbName), cache: newSessionCache(opts.SessionCache)}
 	s.users = s.db.Collection(usersCollection)
 	s.sessions = s.db.Collection(sessionsCollection)
 	s.userSessions = s.db.Collection(userSessionsCollection)
@@ -217,6 +223,7 @@ func (s *Store) Close(ctx context.Context) error {
 
 // Drop deletes the whole database. Tests use it to clean up.
 func (s *Store) Drop(ctx context.Context) error {
+	defer s.cache.clear()
 	if err := s.db.Drop(ctx); err != nil {
 		return fmt.Errorf("storage: drop: %w", err)
 	}

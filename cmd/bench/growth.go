@@ -174,7 +174,7 @@ func (b *bench) growth(ctx context.Context, res *results, _ *population) error {
 			}
 		}
 	}
-	// Drop both databases: the memory phase should not open them.
+	// Drop both databases: the one-process phase should not open them.
 	for i := range dbs {
 		b.attach(dbs[i].served)
 		if err := b.store.Drop(ctx); err != nil {
@@ -308,45 +308,4 @@ func idsListed(ctx context.Context, st *storage.Store, users []*storage.User) (i
 		n += len(ids)
 	}
 	return n, nil
-}
-
-// memory runs the heaviest session load repeatedly on gatehouse as one
-// process, its engine inside, the way `go run .` deploys it: the memory
-// target is about that process. Skipped with MONGODB_URI.
-func (b *bench) memory(ctx context.Context, res *results, pop *population) error {
-	if b.engine == nil {
-		res.notes = append(res.notes, "Memory of the one-process deployment not measured: MONGODB_URI is set.")
-		return nil
-	}
-	// Last chance to reach the main database: mark its sessions seen.
-	st, err := storage.Open(ctx, b.uri, mainDB, storage.Options{Timeout: 30 * time.Second})
-	if err != nil {
-		return err
-	}
-	pop.seen = time.Time{}
-	err = freshen(ctx, st, pop, res.touchInterval)
-	_ = st.Close(ctx)
-	if err != nil {
-		return err
-	}
-	if err := b.oneProcess(ctx, mainDB); err != nil {
-		return err
-	}
-	c := maxOf(b.cfg.conc)
-	op := b.gqlOp(sessionQuery, bearers(pop.all.tokens), sessionWant, nil)
-	// Warm up unmeasured: a new process opens its connections and grows
-	// its heap and the engine's page cache to their steady size first (with
-	// a warm-up of one second, RSS went 58, 62, 63, 65, 65, 65, 65, 66 MiB
-	// over eight 2-second runs: settling, then flat).
-	if r := drive(ctx, c, window{warmup: 2 * b.cfg.span, max: b.cfg.maxRequests}, op); r.errors > 0 {
-		return fmt.Errorf("memory warm-up: %d errors (first: %s)", r.errors, r.firstErr)
-	}
-	for i := 1; i <= b.cfg.memoryRuns; i++ {
-		r, err := b.load(ctx, res, fmt.Sprintf("one process: session, run %d", i), c, b.cfg.span, op)
-		if err != nil {
-			return err
-		}
-		res.oneProcess = append(res.oneProcess, r)
-	}
-	return nil
 }

@@ -79,7 +79,7 @@ func parseSettings(args []string, getenv func(string) string, usage io.Writer) (
 	phases := fs.String("phases", strings.Join(allPhases, ","), "the phases to run, in this order whatever the list's")
 	loginConc := fs.String("login-c", "2,8,32", "concurrencies of the login scenario")
 	fs.IntVar(&s.floodConc, "flood-c", 8, "concurrent logins of the flood that runs under the session scenario")
-	fs.IntVar(&s.memoryRuns, "memory-runs", 3, "runs of session at the highest c on the one-process server, for its RSS")
+	fs.IntVar(&s.memoryRuns, "memory-runs", 3, "runs of session at the highest c over growth-big sessions on the one-process server, for its RSS")
 	fs.DurationVar(&s.span, "d", 2*time.Second, "measured duration of each scenario")
 	fs.DurationVar(&s.loginSpan, "login-d", 4*time.Second, "measured duration of each login scenario (bcrypt makes them slow)")
 	fs.DurationVar(&s.warmup, "warmup", 300*time.Millisecond, "unmeasured warm-up before each scenario")

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Targets of issues 4 and 16.
+// Targets of issues 4, 15 and 16.
 const (
 	readTarget    = 0.6  // session and me rate ÷ raw look-up rate, at c > 1
 	loginTarget   = 0.9  // login rate ÷ bcrypt ceiling
@@ -18,6 +18,7 @@ const (
 	sweepCommands = 1.01 // a sweep's database commands at growth-big ÷ at growth-small
 	rssTarget     = 128 << 20
 	rssGrowth     = 1.10 // RSS after the last run ÷ after the first
+	cacheTarget   = 0.5  // session and me rate ÷ {__typename} rate on the one process, at c > 1
 )
 
 // row is one measured load.
@@ -29,6 +30,9 @@ type row struct {
 	vs    string        // how it compares with its baseline
 	flood *loadResult   // the login flood that ran alongside, if any
 	wait  time.Duration // logins: their mean wait for a bcrypt slot, as the server measured it
+	// hitRate is the share of session reads the server's cache answered
+	// (one-process scenarios).
+	hitRate float64
 }
 
 // writeCheck is a stream of session requests on one session, and the
@@ -71,7 +75,9 @@ type results struct {
 	growthLeft                          [2]int  // ids of ended sessions left in the lists after deleteOtherSessions
 	growthSeed                          time.Duration
 	sweeps                              []sweepCost
-	oneProcess                          []*row // the memory runs
+	ceiling, cachedSession, cachedMe    map[int]*row // one process: {__typename}, session, me
+	oneProcess                          []*row       // the memory runs
+	memorySessions                      int          // over how many sessions
 }
 
 func newResults(cfg *settings) *results {
@@ -79,6 +85,7 @@ func newResults(cfg *settings) *results {
 		cfg: cfg, machine: describeMachine(), started: time.Now(),
 		raw: map[int]*row{}, rawList: map[int]*row{}, session: map[int]*row{}, me: map[int]*row{},
 		sessions: map[int]*row{}, login: map[int]*row{}, flood: map[int]*row{}, bcrypt: map[int]*row{},
+		ceiling: map[int]*row{}, cachedSession: map[int]*row{}, cachedMe: map[int]*row{},
 		touchInterval: min(time.Minute, sessionTTL/2), // auth's rule
 	}
 }
@@ -126,7 +133,7 @@ func report(r *results) string {
 			x.res.errors+floodErrors(x), x.vs)
 	}
 	w("\n")
-	w("## Targets (issues 4 and 16)\n\n| target | measured | met |\n|---|---|---|\n")
+	w("## Targets (issues 4, 15 and 16)\n\n| target | measured | met |\n|---|---|---|\n")
 	for _, t := range targets(r) {
 		met := "yes"
 		if !t.ok {
@@ -299,13 +306,30 @@ func targets(r *results) []verdict {
 			errs, ratioOf(cpuPerReq(b), cpuPerReq(s)), r.cfg.growthSmall)
 	}
 	out = append(out, sweepTargets(r)...)
+	for _, c := range r.cfg.conc {
+		ceil := r.ceiling[c]
+		for _, x := range []struct {
+			name string
+			r    *row
+		}{{"session", r.cachedSession[c]}, {"me", r.cachedMe[c]}} {
+			if c == 1 || ceil == nil || x.r == nil {
+				continue
+			}
+			q := ratioOf(x.r.res.rate(), ceil.res.rate())
+			add(q >= cacheTarget && x.r.res.errors == 0,
+				fmt.Sprintf("one process: `%s` c=%d ≥ %.1f× `{__typename}`, no errors", x.name, c, cacheTarget),
+				"%.2f× (%.0f vs %.0f/s), %d errors; cache hits %.1f%%; CPU per request %.2f× `{__typename}`'s",
+				q, x.r.res.rate(), ceil.res.rate(), x.r.res.errors, 100*x.r.hitRate, ratioOf(cpuPerReq(x.r), cpuPerReq(ceil)))
+		}
+	}
 	if n := len(r.oneProcess); n > 0 {
 		var peak uint64
 		for _, x := range r.oneProcess {
 			peak = max(peak, x.use.rss)
 		}
-		add(peak <= rssTarget, fmt.Sprintf("RSS of the one process (server + embedded engine) under `session` c=%d ≤ %d MiB",
-			r.oneProcess[0].conc, rssTarget>>20), "%.0f MiB (largest sample over %d runs)", mib(peak), n)
+		add(peak <= rssTarget, fmt.Sprintf("RSS of the one process (server + embedded engine) under `session` c=%d over %d sessions ≤ %d MiB",
+			r.oneProcess[0].conc, r.memorySessions, rssTarget>>20), "%.0f MiB (largest sample over %d runs); cache hits %.1f%%",
+			mib(peak), n, 100*r.oneProcess[n-1].hitRate)
 		first, last := r.oneProcess[0].use.rss, r.oneProcess[n-1].use.rss
 		q := ratioOf(float64(last), float64(first))
 		add(q <= rssGrowth, fmt.Sprintf("no RSS growth across repeated runs (≤ +%.0f%%)", (rssGrowth-1)*100),

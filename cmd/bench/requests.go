@@ -24,6 +24,8 @@ import (
 
 // GraphQL operations, each with the prefix of a good answer.
 var (
+	typenameQuery = gqlBody(`{ __typename }`, nil)
+	typenameWant  = []byte(`{"data":{"__typename":"Query"}}`)
 	sessionQuery  = gqlBody(`{ session { id expiresAt } }`, nil)
 	sessionWant   = []byte(`{"data":{"session":{"id":"`)
 	meQuery       = gqlBody(`{ me { id username createdAt } }`, nil)

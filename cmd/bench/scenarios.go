@@ -21,7 +21,7 @@ type population struct {
 }
 
 // allPhases are the groups of scenarios, in the order they run.
-var allPhases = []string{"reads", "writes", "logins", "lists", "growth", "memory"}
+var allPhases = []string{"reads", "writes", "logins", "lists", "growth", "oneprocess"}
 
 // runAll runs the phases in order. On error it returns what it measured
 // so far, with the error.
@@ -42,7 +42,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 	}
 	phases := map[string]func(context.Context, *results, *population) error{
 		"reads": b.reads, "writes": b.writeChecks, "logins": b.logins, "lists": b.lists,
-		"growth": b.growth, "memory": b.memory,
+		"growth": b.growth, "oneprocess": b.oneProcessPhase,
 	}
 	for _, name := range allPhases {
 		if !contains(b.cfg.phases, name) {

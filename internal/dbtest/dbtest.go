@@ -85,29 +85,40 @@ func Name(t testing.TB) string {
 	return fmt.Sprintf("t%d_%s", time.Now().UnixNano()%1e9, n)
 }
 
+// SessionCache is the session cache of the stores Open returns: the
+// server's default.
+const SessionCache = 16 << 20
+
 // Open returns a store on a fresh database, prepared the way the server
 // prepares it (with the embedded engine's _id indexes), and dropped with its
-// connections closed when the test ends.
+// connections closed when the test ends. As the only store on its
+// database, it caches sessions as the embedded server does (SessionCache).
 func Open(t testing.TB) *storage.Store {
 	t.Helper()
-	return OpenNamed(t, Name(t))
+	return open(t, Name(t), storage.Options{SessionCache: SessionCache})
 }
 
-// OpenNamed is Open with the database name chosen by the caller; it does
-// not drop the database first.
+// OpenNamed is Open with the database name chosen by the caller, and no
+// session cache, since other stores may share the database; it does not
+// drop the database first.
 func OpenNamed(t testing.TB, name string) *storage.Store {
+	t.Helper()
+	return open(t, name, storage.Options{})
+}
+
+func open(t testing.TB, name string, opts storage.Options) *storage.Store {
 	t.Helper()
 	uri, srv := URI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := storage.Open(ctx, uri, name, Options(t, storage.Options{}))
+	st, err := storage.Open(ctx, uri, name, Options(t, opts))
 	// On a busy machine the shared server can take longer than one
 	// operation's timeout (5 s) to answer a new client: Open is tried
 	// again until the 30 seconds are up.
 	for err != nil && ctx.Err() == nil {
 		t.Logf("dbtest: open %s: %v; trying again", name, err)
 		time.Sleep(100 * time.Millisecond)
-		st, err = storage.Open(ctx, uri, name, Options(t, storage.Options{}))
+		st, err = storage.Open(ctx, uri, name, Options(t, opts))
 	}
 	if err != nil {
 		t.Fatalf("dbtest: open %s: %v", name, err)

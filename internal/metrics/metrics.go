@@ -105,6 +105,30 @@ func (m *Metrics) WatchDisk(disk func() Disk) {
 	)
 }
 
+// Cache is what the session cache did (see storage.CacheStats).
+type Cache struct {
+	Hits, Misses uint64
+	Entries      int
+	Bytes        int64
+}
+
+// WatchSessionCache adds the session cache's counters and gauges, read
+// from cache at each scrape.
+func (m *Metrics) WatchSessionCache(cache func() Cache) {
+	counter := func(name, help string, v func(Cache) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(cache()) })
+	}
+	gauge := func(name, help string, v func(Cache) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(cache()) })
+	}
+	m.reg.MustRegister(
+		counter("gatehouse_session_cache_hits_total", "Session reads answered from the session cache.", func(c Cache) float64 { return float64(c.Hits) }),
+		counter("gatehouse_session_cache_misses_total", "Session reads the session cache sent to the database.", func(c Cache) float64 { return float64(c.Misses) }),
+		gauge("gatehouse_session_cache_entries", "Sessions in the session cache.", func(c Cache) float64 { return float64(c.Entries) }),
+		gauge("gatehouse_session_cache_bytes", "Memory the session cache's entries take, as it estimates it.", func(c Cache) float64 { return float64(c.Bytes) }),
+	)
+}
+
 // WatchSubscriptions adds a gauge of the live subscriptions this instance
 // holds, read from n at each scrape.
 func (m *Metrics) WatchSubscriptions(n func() int) {
