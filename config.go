@@ -105,7 +105,7 @@ func (c *config) settings() []setting {
 		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port), like 127.0.0.1:9464 for this machine only", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 		{"DB_WAL_LIMIT", "db-wal-limit", "64MiB", "size the embedded database's write-ahead log is kept under (at least 1MiB)", &sizeValue{&c.walLimit, 1 << 20}},
-		{"SESSION_CACHE", "session-cache", "16MiB", "memory for sessions kept once read, so that checking one costs no database round trip; used only with the embedded database in this process (the one writer of its data); 0 = off", &sizeValue{&c.sessionCache, 0}},
+		{"SESSION_CACHE", "session-cache", "8MiB", "memory for sessions kept once read, so that checking one costs no database round trip; used only with the embedded database in this process (the one writer of its data); 0 = off", &sizeValue{&c.sessionCache, 0}},
 		{"DB_MIN_FREE", "db-min-free", "16MiB", "free space on DATA_DIR's disk under which /readyz says the disk is full", &sizeValue{&c.minFree, 0}},
 		{"TOTP_KEY", "totp-key", "", "32 random bytes in base64 (openssl rand -base64 32) that seal second-factor secrets; required with MONGODB_URI, the same on every instance; unset with the embedded database: DATA_DIR/totp.key, made on first start", &c.totpKey},
 		{"TOTP_ISSUER", "totp-issuer", "gatehouse", "the name authenticator apps show for this service (1 to 64 characters, no colon)", (*issuerValue)(&c.totpIssuer)},

@@ -81,7 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	log := newLogger(cfg, out)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	tuneGC(getenv, os.DirFS("/"))
+	// The server caches sessions on the embedded database it runs (see
+	// openDatabase).
+	tuneGC(getenv, os.DirFS("/"), len(rest) == 0 && cfg.mongoURI == "" && cfg.sessionCache > 0)
 	if len(rest) == 0 || rest[0] == "db" {
 		log.LogAttrs(ctx, slog.LevelInfo, "configuration", cfg.effective...)
 	}

@@ -136,7 +136,8 @@ func TestRunPersistsAcrossRestart(t *testing.T) {
 	}
 }
 
-// Start-up runs the collector at GOGC=400 unless GOGC says otherwise.
+// Start-up runs the collector at GOGC=400, or 100 with the session cache
+// on, unless GOGC says otherwise.
 func TestStartTunesTheCollector(t *testing.T) {
 	gcPercent := func() int {
 		p := debug.SetGCPercent(100)
@@ -146,13 +147,19 @@ func TestStartTunesTheCollector(t *testing.T) {
 	before := gcPercent()
 	t.Cleanup(func() { debug.SetGCPercent(before) })
 
-	debug.SetGCPercent(100)
+	debug.SetGCPercent(50)
 	start(t, testEnv(t)).stop()
+	if got := gcPercent(); got != 100 {
+		t.Errorf("GOGC unset, session cache on: GC percent = %d, want 100", got)
+	}
+	env := testEnv(t)
+	env["SESSION_CACHE"] = "0"
+	start(t, env).stop()
 	if got := gcPercent(); got != 400 {
-		t.Errorf("GOGC unset: GC percent = %d, want 400", got)
+		t.Errorf("GOGC unset, session cache off: GC percent = %d, want 400", got)
 	}
 
-	env := testEnv(t)
+	env = testEnv(t)
 	env["GOGC"] = "50"
 	debug.SetGCPercent(50) // what the runtime would have read from GOGC
 	start(t, env).stop()

@@ -87,7 +87,7 @@ func Name(t testing.TB) string {
 
 // SessionCache is the session cache of the stores Open returns: the
 // server's default.
-const SessionCache = 16 << 20
+const SessionCache = 8 << 20
 
 // Open returns a store on a fresh database, prepared the way the server
 // prepares it (with the embedded engine's _id indexes), and dropped with its
