@@ -162,6 +162,7 @@ func TestCacheNeverServesStale(t *testing.T) {
 
 // TestFailedWriteLeavesTheSessionUncached: a write that failed may still
 // land, so the session is read from the database after it, not cached.
+// A write whose caller gave up is not one: it runs to its end.
 func TestFailedWriteLeavesTheSessionUncached(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -177,13 +178,21 @@ func TestFailedWriteLeavesTheSessionUncached(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := st.SetSessionData(cancelled, sess.ID, `{"a":1}`); err == nil {
-		t.Fatal("a write with a cancelled context succeeded")
+	if _, err := st.SetSessionData(cancelled, sess.ID, `{"a":1}`); err != nil {
+		t.Fatalf("a write whose caller has gone: %v, want it done anyway", err)
+	}
+	if got, err := st.SessionByID(ctx, sess.ID); err != nil || got.Data != `{"a":1}` {
+		t.Fatalf("after it: %+v, %v; want its data", got, err)
+	}
+
+	// Larger than a document may be: the write fails.
+	if _, err := st.SetSessionData(ctx, sess.ID, `{"a":"`+strings.Repeat("x", 17<<20)+`"}`); err == nil {
+		t.Fatal("a write of 17 MiB succeeded")
 	}
 	before := st.CacheStats()
 	for range 3 {
-		if _, err := st.SessionByID(ctx, sess.ID); err != nil {
-			t.Fatal(err)
+		if got, err := st.SessionByID(ctx, sess.ID); err != nil || got.Data != `{"a":1}` {
+			t.Fatalf("after a failed write: %+v, %v; want the data before it", got, err)
 		}
 	}
 	if after := st.CacheStats(); after.Hits != before.Hits || after.Misses-before.Misses != 3 {

@@ -290,6 +290,7 @@ func (s *Store) updateUser(ctx context.Context, what string, filter, update bson
 // expires. It happens only while sess is still pending with the secret it
 // had: ErrNotFound if it ended, or another request completed it first.
 func (s *Store) CompleteSecondFactor(ctx context.Context, sess *Session, secretHash []byte, factors []string, seen, expires time.Time) error {
+	ctx = writeContext(ctx)
 	res, err := s.sessions.UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: sess.ID}, {Key: "secretHash", Value: sess.SecretHash}, {Key: "pending", Value: true}},
 		bson.D{

@@ -216,6 +216,7 @@ func (s *Store) RotateSecret(ctx context.Context, id string, secretHash []byte, 
 }
 
 func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) error {
+	ctx = writeContext(ctx)
 	res, err := s.sessions.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: set}})
 	s.cache.wrote(id, err != nil)
 	if err != nil {
@@ -230,6 +231,7 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 // SetSessionData replaces the data of session id in one atomic write and
 // returns the session as stored, or ErrNotFound.
 func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, error) {
+	ctx = writeContext(ctx)
 	data = orEmpty(data)
 	var d sessionDoc
 	err := s.sessions.FindOneAndUpdate(ctx, byID(id),
@@ -256,6 +258,7 @@ func (s *Store) DeletePendingSession(ctx context.Context, id, userID string) (bo
 }
 
 func (s *Store) deleteSession(ctx context.Context, id, userID string, filter bson.D) (bool, error) {
+	ctx = writeContext(ctx)
 	res, err := s.sessions.DeleteOne(ctx, filter)
 	s.cache.wrote(id, err != nil)
 	if err != nil {
@@ -382,6 +385,13 @@ func each(n int, f func(i int) error) error {
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// writeContext is ctx for a write to a session: without its cancellation,
+// so that a client that goes away mid-request leaves no write in doubt,
+// half-done (a session deleted and still listed), or landing after its
+// caller gave up on it, which would keep the session out of the cache for
+// a minute (cache.go). The driver's operation timeout still bounds it.
+func writeContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // byID is the filter the embedded engine answers from an index: exactly
 // {_id: <string>}, nothing else in it.
