@@ -47,13 +47,14 @@ type sessionCache struct {
 const cacheStripes = 1024
 
 // uncertainFor is how long a failed write's stripe takes no fill. A write
-// the driver gave up on is cancelled in the engine, or lands, within
-// moments; a minute is far more.
+// the driver gave up on may still wait in the engine, for SQLite's lock at
+// most (its busy timeout, 10 s: internal/embedded), then land or fail; a
+// minute is well past that.
 const uncertainFor = time.Minute
 
 // entryOverhead is what an entry costs besides its strings' and slices'
 // bytes: the Session, its map entry and list element, rounded up
-// (TestCacheCostIsHonest measured 448 bytes).
+// (TestCacheCostIsHonest measured about 450 bytes).
 const entryOverhead = 512
 
 type cached struct {
