@@ -105,7 +105,7 @@ func (c *config) settings() []setting {
 		{"METRICS_ADDR", "metrics-addr", "off", "where /metrics is served: off = nowhere, or HOST:PORT of its own (never the API's port), like 127.0.0.1:9464 for this machine only", (*addrValue)(&c.metricsAddr)},
 		{"BCRYPT_WAIT", "bcrypt-wait", "5s", "how long a login may wait for a bcrypt slot before TOO_MANY_REQUESTS", (*durationValue)(&c.bcryptWait)},
 		{"DB_WAL_LIMIT", "db-wal-limit", "64MiB", "size the embedded database's write-ahead log is kept under (at least 1MiB)", &sizeValue{&c.walLimit, 1 << 20}},
-		{"SESSION_CACHE", "session-cache", "8MiB", "memory for sessions kept once read, so that checking one costs no database round trip; used only with the embedded database in this process (the one writer of its data); 0 = off", &sizeValue{&c.sessionCache, 0}},
+		{"SESSION_CACHE", "session-cache", "8MiB", "memory for sessions kept once read, so that checking one costs no database round trip; used only with the embedded database in this process (the one writer of its data); 0 = off, else at least 1MiB", (*cacheSizeValue)(&c.sessionCache)},
 		{"DB_MIN_FREE", "db-min-free", "16MiB", "free space on DATA_DIR's disk under which /readyz says the disk is full", &sizeValue{&c.minFree, 0}},
 		{"TOTP_KEY", "totp-key", "", "32 random bytes in base64 (openssl rand -base64 32) that seal second-factor secrets; required with MONGODB_URI, the same on every instance; unset with the embedded database: DATA_DIR/totp.key, made on first start", &c.totpKey},
 		{"TOTP_ISSUER", "totp-issuer", "gatehouse", "the name authenticator apps show for this service (1 to 64 characters, no colon)", (*issuerValue)(&c.totpIssuer)},
@@ -495,6 +495,20 @@ func (v *sizeValue) Set(s string) error {
 	return nil
 }
 func (v *sizeValue) String() string { return strconv.FormatInt(*v.p, 10) }
+
+// cacheSizeValue is a size of 0 (off) or 1 MiB and more: a smaller cache
+// would hold next to nothing (an entry counts half a KiB at least).
+type cacheSizeValue int64
+
+func (v *cacheSizeValue) Set(s string) error {
+	var n int64
+	if err := (&sizeValue{&n, 0}).Set(s); err != nil || (n > 0 && n < 1<<20) {
+		return errors.New("want 0 (off) or a size like 8MiB, 1MiB or more")
+	}
+	*v = cacheSizeValue(n)
+	return nil
+}
+func (v *cacheSizeValue) String() string { return strconv.FormatInt(int64(*v), 10) }
 
 // keyValue is a key of auth.KeySize bytes, in base64. It never shows
 // itself: String says only whether it is set.

@@ -77,6 +77,8 @@ func TestBadSettingsSayWhatToFix(t *testing.T) {
 		{"DB_WAL_LIMIT", "lots", []string{"size like 64MiB"}},
 		{"DB_WAL_LIMIT", "512KiB", []string{"1048576 or more"}},
 		{"DB_MIN_FREE", "-1", []string{"size like 64MiB"}},
+		{"SESSION_CACHE", "1", []string{"0 (off) or a size like 8MiB, 1MiB or more"}},
+		{"SESSION_CACHE", "lots", []string{"0 (off) or a size like 8MiB"}},
 		{"METRICS_ADDR", "127.0.0.1:99999", []string{"0 to 65535"}},
 		{"METRICS_ADDR", "bad host:9464", []string{"host name"}},
 		{"CORS_ORIGINS", "localhost:5173", []string{"no scheme", "write http://localhost:5173"}},

@@ -78,7 +78,14 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gerr.Extensions = map[string]any{"code": model.CodeBadRequest}
 			return gerr
 		}
-		log.ErrorContext(ctx, "request failed", "id", requestID(ctx), "path", gerr.Path.String(), "err", err)
+		level := slog.LevelError
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// The client hung up: its request failed because it went,
+			// not because of the server, and a client that does it in a
+			// loop must not fill the log with errors.
+			level = slog.LevelDebug
+		}
+		log.Log(ctx, level, "request failed", "id", requestID(ctx), "path", gerr.Path.String(), "err", err)
 		pub := publicError(err)
 		pub.Path = gerr.Path
 		return pub

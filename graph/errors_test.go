@@ -365,3 +365,27 @@ func TestEveryRefusalHasACode(t *testing.T) {
 		})
 	}
 }
+
+// TestHungUpClientIsNoServerError: a request that failed because its
+// client went away is logged at debug level, not as the server's error
+// (a client hanging up in a loop filled a red team's log with 600,000).
+func TestHungUpClientIsNoServerError(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	present := graph.PresentError(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	failed := errors.New("storage: session by id: context canceled")
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		ctx   context.Context
+		level string
+	}{{context.Background(), "level=ERROR"}, {gone, "level=DEBUG"}} {
+		logs.Reset()
+		if got := present(tc.ctx, failed).Extensions["code"]; got != "INTERNAL_SERVER_ERROR" {
+			t.Errorf("code %v, want INTERNAL_SERVER_ERROR", got)
+		}
+		if line := logs.String(); !strings.Contains(line, tc.level+` msg="request failed"`) {
+			t.Errorf("logged %q, want it at %s", line, tc.level)
+		}
+	}
+}

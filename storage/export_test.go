@@ -77,6 +77,9 @@ func (c Cache) Fill(sess *Session) {
 	c.c.fill(sess, ticket)
 }
 
+// Wrote records a write to session id that returned, failed or not.
+func (c Cache) Wrote(id string, failed bool) { c.c.wrote(id, failed) }
+
 // Stats returns the cache's counts.
 func (c Cache) Stats() CacheStats { return c.c.snapshot() }
 

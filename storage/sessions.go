@@ -196,6 +196,7 @@ func (s *Store) findSession(ctx context.Context, id string) (*Session, error) {
 // expiresAt = expires. It returns ErrNotFound if the session is gone (it
 // is never recreated).
 func (s *Store) TouchSession(ctx context.Context, sess *Session, seen, expires time.Time) error {
+	ctx = writeContext(ctx) // the refiling too: a session must not go unfiled
 	err := s.updateSession(ctx, "touch session", sess.ID, bson.D{
 		{Key: "lastSeenAt", Value: seen},
 		{Key: "expiresAt", Value: expires},

@@ -27,6 +27,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
@@ -133,23 +134,35 @@ func (r *Relay) start(ctx context.Context, client net.Conn) error {
 	return nil
 }
 
+// abandonedWait bounds how long a connection whose client has gone keeps
+// the locks of the writes it sent, waiting for their replies: far longer
+// than a write takes, waits for SQLite's lock included (its busy timeout is
+// 10 s in package embedded).
+const abandonedWait = 30 * time.Second
+
 // relay forwards requests from client to up and replies back, locking
 // each write from its request until its reply. The wire protocol has one
 // request in flight per connection, but nothing here relies on it.
+//
+// A client may go away with writes in flight (a driver that timed out, a
+// request cancelled). The engine runs them all the same, reading the
+// document and writing it back whole, so their locks are kept until their
+// replies come, which then go nowhere: released early, a write the client
+// gave up on could overwrite one that came after it and was acknowledged.
 func (r *Relay) relay(client, up net.Conn) {
-	p := &pending{release: map[int32]func(){}}
+	p := &pending{release: map[int32]func(){}, empty: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
 			msg, err := readMessage(up)
-			if err == nil {
-				p.done(responseTo(msg))
-				_, err = client.Write(msg)
-			}
 			if err != nil {
 				_ = client.Close()
 				return
+			}
+			p.done(responseTo(msg))
+			if _, err := client.Write(msg); err != nil {
+				_ = client.Close() // gone: read on, for the locks
 			}
 		}
 	}()
@@ -165,6 +178,17 @@ func (r *Relay) relay(client, up net.Conn) {
 			break
 		}
 	}
+	timeout := time.After(abandonedWait)
+wait:
+	for p.waiting() {
+		select {
+		case <-p.empty: // the last reply came (or an earlier one: look again)
+		case <-done: // the engine hung up: no reply will come
+			break wait
+		case <-timeout:
+			break wait
+		}
+	}
 	_ = up.Close()
 	<-done
 	p.releaseAll()
@@ -174,6 +198,7 @@ func (r *Relay) relay(client, up net.Conn) {
 type pending struct {
 	mu      sync.Mutex
 	release map[int32]func()
+	empty   chan struct{} // signalled when the last awaited reply came
 }
 
 func (p *pending) add(id int32, unlock func()) {
@@ -189,10 +214,23 @@ func (p *pending) done(id int32) {
 	p.mu.Lock()
 	unlock := p.release[id]
 	delete(p.release, id)
+	if unlock != nil && len(p.release) == 0 {
+		select {
+		case p.empty <- struct{}{}:
+		default:
+		}
+	}
 	p.mu.Unlock()
 	if unlock != nil {
 		unlock()
 	}
+}
+
+// waiting reports whether a write still awaits its reply.
+func (p *pending) waiting() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.release) > 0
 }
 
 func (p *pending) releaseAll() {

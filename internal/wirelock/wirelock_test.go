@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/wiremessage"
 )
 
 // engine starts a FerretDB on a unix socket in a temporary directory and
@@ -302,4 +304,99 @@ func BenchmarkFindByID(b *testing.B) {
 		took[i%2] += time.Since(start)
 	}
 	b.ReportMetric(float64(took[1])/float64(took[0]), "relayed/direct")
+}
+
+// TestAbandonedWriteKeepsItsLockUntilItsReply: a client that goes away
+// with a write in flight does not release its document's lock; the
+// engine runs that write all the same, and a later write to the document
+// reaches the engine only after its reply. (Released early, the abandoned
+// write could overwrite the later one, acknowledged meanwhile.)
+func TestAbandonedWriteKeepsItsLockUntilItsReply(t *testing.T) {
+	arrived := make(chan int32, 4) // request ids, as the engine receives them
+	answer := make(chan struct{})  // lets the engine answer one request
+	r := New(func(context.Context) (net.Conn, error) {
+		relaySide, engineSide := net.Pipe()
+		go func() { // a scripted engine
+			for {
+				msg, err := readMessage(engineSide)
+				if err != nil {
+					return
+				}
+				arrived <- requestID(msg)
+				<-answer
+				if _, err := engineSide.Write(okReply(requestID(msg))); err != nil {
+					return
+				}
+			}
+		}()
+		return relaySide, nil
+	})
+	t.Cleanup(func() { close(answer); _ = r.Close() })
+	ctx := context.Background()
+
+	a, err := r.DialContext(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(updateByID(1, "k")); err != nil {
+		t.Fatal(err)
+	}
+	if id := <-arrived; id != 1 {
+		t.Fatalf("the engine got request %d, want 1", id)
+	}
+	_ = a.Close() // gone, with its write in the engine
+
+	b, err := r.DialContext(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	go func() { _, _ = b.Write(updateByID(2, "k")) }()
+	select {
+	case id := <-arrived:
+		t.Fatalf("request %d reached the engine while the abandoned write to its document ran", id)
+	case <-time.After(300 * time.Millisecond):
+	}
+	answer <- struct{}{} // the abandoned write's reply
+	select {
+	case id := <-arrived:
+		if id != 2 {
+			t.Fatalf("the engine got request %d, want 2", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second write never reached the engine after the first one's reply")
+	}
+	answer <- struct{}{}
+	if reply, err := readMessage(b); err != nil || responseTo(reply) != 2 {
+		t.Fatalf("the second write's reply: %v, %v", reply, err)
+	}
+}
+
+// updateByID is an update command with request id id of the document
+// with _id key.
+func updateByID(id int32, key string) []byte {
+	stmt := bsoncore.NewDocumentBuilder().
+		AppendDocument("q", bsoncore.NewDocumentBuilder().AppendString("_id", key).Build()).
+		AppendDocument("u", bsoncore.NewDocumentBuilder().AppendDocument("$set",
+			bsoncore.NewDocumentBuilder().AppendInt32("x", id).Build()).Build()).
+		Build()
+	body := bsoncore.NewDocumentBuilder().
+		AppendString("update", "c").
+		AppendArray("updates", bsoncore.NewArrayBuilder().AppendDocument(stmt).Build()).
+		AppendString("$db", "db").
+		Build()
+	return message(id, 0, body)
+}
+
+// okReply is the reply {ok: 1} to request id.
+func okReply(id int32) []byte {
+	return message(0, id, bsoncore.NewDocumentBuilder().AppendDouble("ok", 1).Build())
+}
+
+func message(id, responseTo int32, body []byte) []byte {
+	i, msg := wiremessage.AppendHeaderStart(nil, id, responseTo, wiremessage.OpMsg)
+	msg = wiremessage.AppendMsgFlags(msg, 0)
+	msg = wiremessage.AppendMsgSectionType(msg, wiremessage.SingleDocument)
+	msg = append(msg, body...)
+	return bsoncore.UpdateLength(msg, i, int32(len(msg[i:])))
 }

@@ -67,10 +67,15 @@ async function device(name, options = {}) {
   return { context, page };
 }
 
-// settle waits until the page has no API request in flight and every
-// answer has been read, so a navigation cancels nothing the app started.
+// settle waits until the page has had no API request in flight for
+// 200 ms and every answer has been read, so a navigation cancels nothing
+// the app started. The quiet spell matters: an answer can make the app send
+// another request a moment later (after a logout, Apollo refetches Me).
 async function settle(page) {
-  while (page.inflight > 0) await new Promise((ok) => setTimeout(ok, 20));
+  for (let quiet = 0; quiet < 200; quiet += 20) {
+    await new Promise((ok) => setTimeout(ok, 20));
+    if (page.inflight > 0) quiet = -20;
+  }
   await Promise.all(apiCalls);
 }
 
