@@ -313,18 +313,18 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) er
 }
 
 // setPassword gives u a new password and credential, then ends every
-// session of u but keep. Once the password is stored, the rest runs to the
-// end even if the client goes away: a half-done change must not leave a
-// thief's session alive.
+// session of u but keep. From the password's write on, it runs to the end
+// even if the client goes away: a half-done change must not leave a
+// thief's session alive (a write cut off by its client may still land).
 func (s *Service) setPassword(ctx context.Context, u *storage.User, password, keep string) error {
 	hash, err := s.hasher.hash(ctx, password, s.cfg.BcryptCost)
 	if err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx)
 	if err := s.store.SetPassword(ctx, u.Key, hash, NewID()); err != nil {
 		return err
 	}
-	ctx = context.WithoutCancel(ctx)
 	n, err := s.store.DeleteSessionsOfUser(ctx, u.ID, keep)
 	s.meter().SessionsEnded(int(n), "password")
 	s.record(ctx, EventPasswordChanged, u.ID, keep)

@@ -616,6 +616,7 @@ func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id
 	if !validID(id) {
 		return false, nil
 	}
+	ctx = context.WithoutCancel(ctx) // from the write on, to the end: no half-done change
 	deleted, err := s.store.DeletePasskey(ctx, id, caller.UserID)
 	if !deleted || err != nil {
 		return deleted, err
@@ -623,7 +624,7 @@ func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id
 	s.log.InfoContext(ctx, "passkey removed", "user", caller.UserID, "passkey", id, "session", caller.ID)
 	// The sessions it opened end with it (the caller's own stays: it is
 	// the one asking), so that deleting a stolen passkey evicts its holder.
-	all, err := s.store.SessionsOfUser(context.WithoutCancel(ctx), caller.UserID, math.MaxInt)
+	all, err := s.store.SessionsOfUser(ctx, caller.UserID, math.MaxInt)
 	if err != nil {
 		return true, err
 	}
@@ -633,7 +634,7 @@ func (s *Service) DeletePasskey(ctx context.Context, caller *storage.Session, id
 			ended = append(ended, sess.ID)
 		}
 	}
-	n, err := s.store.DeleteSessions(context.WithoutCancel(ctx), caller.UserID, ended)
+	n, err := s.store.DeleteSessions(ctx, caller.UserID, ended)
 	s.meter().SessionsEnded(int(n), "revoked")
 	s.record(ctx, EventPasskeyRemoved, caller.UserID, caller.ID)
 	return true, err

@@ -476,6 +476,7 @@ func (s *Service) ConfirmTOTPEnrollment(ctx context.Context, caller *storage.Ses
 		return nil, err
 	}
 	codes, hashes := s.keys.newRecoveryCodes(u.ID)
+	ctx = context.WithoutCancel(ctx) // from the write on, to the end: no half-done change
 	err = s.store.EnableTOTP(ctx, u.Key, u.TOTPPendingID, u.TOTPPendingSecret, hashes, NewID())
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errEnrollChanged
@@ -496,6 +497,7 @@ func (s *Service) DisableTOTP(ctx context.Context, caller *storage.Session, pass
 	if err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx) // from the write on, to the end: no half-done change
 	if err := s.store.DisableTOTP(ctx, u.Key, u.TOTPID, NewID()); errors.Is(err, storage.ErrNotFound) {
 		return errTOTPOff // turned off or replaced meanwhile
 	} else if err != nil {
@@ -550,6 +552,7 @@ func (s *Service) resetTOTP(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx) // from the write on, to the end: no half-done change
 	if err := s.store.DisableTOTP(ctx, u.Key, "", NewID()); err != nil {
 		return err
 	}

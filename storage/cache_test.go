@@ -180,9 +180,9 @@ func TestFailedWriteLeavesTheSessionUncached(t *testing.T) {
 	}
 }
 
-// TestWriteOfAClientThatLeftIsDone: a write to a session whose caller has
-// gone (a client that hung up) runs all the same, so that no client can
-// leave its writes in doubt.
+// TestWriteOfAClientThatLeftIsDone: a write that moves a session's secret
+// or ends it runs all the same when its caller has gone (a client that
+// hung up), so that no client can leave such a write in doubt.
 func TestWriteOfAClientThatLeftIsDone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -193,8 +193,11 @@ func TestWriteOfAClientThatLeftIsDone(t *testing.T) {
 	}
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := st.SetSessionData(gone, sess.ID, `{"a":1}`); err != nil {
-		t.Fatalf("data update: %v, want it done", err)
+	if err := st.RotateSecret(gone, sess.ID, []byte{4, 2}, t0); err != nil {
+		t.Fatalf("secret rotation: %v, want it done", err)
+	}
+	if got, err := st.FindSession(ctx, sess.ID); err != nil || string(got.SecretHash) != string([]byte{4, 2}) {
+		t.Fatalf("after the rotation: %+v, %v", got, err)
 	}
 	if _, err := st.DeleteSession(gone, sess.ID, sess.UserID); err != nil {
 		t.Fatalf("delete: %v, want it done", err)

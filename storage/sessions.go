@@ -232,7 +232,6 @@ func (s *Store) updateSession(ctx context.Context, what, id string, set bson.D) 
 // SetSessionData replaces the data of session id in one atomic write and
 // returns the session as stored, or ErrNotFound.
 func (s *Store) SetSessionData(ctx context.Context, id, data string) (*Session, error) {
-	ctx = writeContext(ctx)
 	data = orEmpty(data)
 	var d sessionDoc
 	err := s.sessions.FindOneAndUpdate(ctx, byID(id),
@@ -387,11 +386,15 @@ func each(n int, f func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// writeContext is ctx for a write to a session: without its cancellation,
-// so that a client that goes away mid-request leaves no write in doubt,
-// half-done (a session deleted and still listed), or landing after its
-// caller gave up on it, which would keep the session out of the cache for
-// a minute (cache.go). The driver's operation timeout still bounds it.
+// writeContext is ctx for a write that ends a session or moves its expiry
+// or secret: without its cancellation, so that a client that goes away
+// mid-request leaves none in doubt, half-done (a session deleted and
+// still listed), or landing after its caller gave up on it, which would
+// keep the session out of the cache for a minute (cache.go). The driver's
+// operation timeout still bounds it. Data updates keep their request's
+// cancellation: a client could otherwise pile up writes it no longer
+// waits for (hanging up after each one), which held every connection to
+// the engine in a red team's test.
 func writeContext(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // byID is the filter the embedded engine answers from an index: exactly
