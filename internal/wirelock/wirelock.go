@@ -166,18 +166,52 @@ func (r *Relay) relay(client, up net.Conn) {
 			}
 		}
 	}()
-	for {
-		msg, err := readMessage(client)
-		if err != nil {
-			break
+	// The client's requests are read on their own goroutine, so that its
+	// going away is seen while a request waits for its lock.
+	in, gone, quit := make(chan []byte), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			msg, err := readMessage(client)
+			if err != nil {
+				return
+			}
+			select {
+			case in <- msg:
+			case <-quit:
+				return
+			}
 		}
-		if unlock := r.locks.acquire(classify(msg)); unlock != nil {
+	}()
+forward:
+	for {
+		var msg []byte
+		select {
+		case msg = <-in:
+		case <-gone:
+			break forward
+		}
+		unlock := r.locks.acquire(classify(msg))
+		select {
+		case <-gone:
+			// The client left while its request waited for the lock: it
+			// never reached the engine, and no one waits for its reply.
+			// Dropped, it costs nothing (a client hanging up on writes
+			// to one document in a loop queued them all for the engine).
+			if unlock != nil {
+				unlock()
+			}
+			break forward
+		default:
+		}
+		if unlock != nil {
 			p.add(requestID(msg), unlock)
 		}
 		if _, err := up.Write(msg); err != nil {
 			break
 		}
 	}
+	close(quit)
 	timeout := time.After(abandonedWait)
 wait:
 	for p.waiting() {
@@ -191,6 +225,8 @@ wait:
 	}
 	_ = up.Close()
 	<-done
+	_ = client.Close()
+	<-gone
 	p.releaseAll()
 }
 

@@ -372,6 +372,76 @@ func TestAbandonedWriteKeepsItsLockUntilItsReply(t *testing.T) {
 	}
 }
 
+// TestWriteQueuedByAGoneClientIsDropped: a write that waits for its
+// document's lock when its client goes away never reaches the engine (no
+// one waits for it, and it has not happened), so a client hanging up on
+// writes to one document in a loop does not queue them all for the engine.
+func TestWriteQueuedByAGoneClientIsDropped(t *testing.T) {
+	arrived := make(chan int32, 4)
+	answer := make(chan struct{})
+	r := New(func(context.Context) (net.Conn, error) {
+		relaySide, engineSide := net.Pipe()
+		go func() {
+			for {
+				msg, err := readMessage(engineSide)
+				if err != nil {
+					return
+				}
+				arrived <- requestID(msg)
+				<-answer
+				if _, err := engineSide.Write(okReply(requestID(msg))); err != nil {
+					return
+				}
+			}
+		}()
+		return relaySide, nil
+	})
+	t.Cleanup(func() { close(answer); _ = r.Close() })
+	ctx := context.Background()
+	dial := func() net.Conn {
+		c, err := r.DialContext(ctx, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+
+	a := dial()
+	if _, err := a.Write(updateByID(1, "k")); err != nil {
+		t.Fatal(err)
+	}
+	if id := <-arrived; id != 1 {
+		t.Fatalf("the engine got request %d, want 1", id)
+	}
+	c := dial()
+	if _, err := c.Write(updateByID(3, "k")); err != nil { // read by the relay, then waits for the lock
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	time.Sleep(100 * time.Millisecond) // the relay sees c gone
+	answer <- struct{}{}               // 1's reply: the lock passes on
+	if reply, err := readMessage(a); err != nil || responseTo(reply) != 1 {
+		t.Fatalf("the first write's reply: %v, %v", reply, err)
+	}
+	b := dial()
+	if _, err := b.Write(updateByID(2, "k")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-arrived:
+		if id != 2 {
+			t.Fatalf("the engine got request %d of a client that had gone, want only 2", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live client's write never reached the engine")
+	}
+	answer <- struct{}{}
+	if reply, err := readMessage(b); err != nil || responseTo(reply) != 2 {
+		t.Fatalf("the second write's reply: %v, %v", reply, err)
+	}
+}
+
 // updateByID is an update command with request id id of the document
 // with _id key.
 func updateByID(id int32, key string) []byte {
