@@ -35,6 +35,18 @@ func (c *client) sessionData(t *testing.T, id string) map[string]any {
 	return out.Session.Data
 }
 
+// twoDevices signs ada up on a laptop and in on a phone, whose session
+// is then served from the cache.
+func twoDevices(t *testing.T) (e *env, laptop, phone *client, phoneID string) {
+	t.Helper()
+	e = newEnv(t)
+	laptop, phone = e.client(), e.client()
+	laptop.register(t, "ada", "correct horse")
+	phoneID = phone.login(t, "ada", "correct horse").Session.ID
+	phone.cached(t)
+	return e, laptop, phone, phoneID
+}
+
 // TestCacheIsCoherent: with the session cache on (as the embedded server
 // runs it) and the phone's session in it, every change to that session
 // made through the API is honoured by the phone's very next request.
@@ -66,11 +78,7 @@ func TestCacheIsCoherent(t *testing.T) {
 	for _, tc := range ended {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
-			laptop, phone := e.client(), e.client()
-			laptop.register(t, "ada", "correct horse")
-			phoneID := phone.login(t, "ada", "correct horse").Session.ID
-			phone.cached(t)
+			e, laptop, phone, phoneID := twoDevices(t)
 			tc.change(t, e, laptop, phone, phoneID)
 			if got := phone.me(t); got != "" {
 				t.Errorf("the phone's next request after the change is signed in as %q", got)
@@ -86,11 +94,7 @@ func TestCacheIsCoherent(t *testing.T) {
 
 	t.Run("data updated", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t)
-		laptop, phone := e.client(), e.client()
-		laptop.register(t, "ada", "correct horse")
-		phoneID := phone.login(t, "ada", "correct horse").Session.ID
-		phone.cached(t)
+		_, laptop, phone, phoneID := twoDevices(t)
 		laptop.sessionData(t, phoneID) // the laptop reads it too: cached
 		phone.ok(t, `mutation { updateSessionData(data: {theme: "dark"}) { id } }`, nil, &struct{}{})
 		if got := phone.sessionData(t, ""); got["theme"] != "dark" {

@@ -312,26 +312,7 @@ func BenchmarkFindByID(b *testing.B) {
 // reaches the engine only after its reply. (Released early, the abandoned
 // write could overwrite the later one, acknowledged meanwhile.)
 func TestAbandonedWriteKeepsItsLockUntilItsReply(t *testing.T) {
-	arrived := make(chan int32, 4) // request ids, as the engine receives them
-	answer := make(chan struct{})  // lets the engine answer one request
-	r := New(func(context.Context) (net.Conn, error) {
-		relaySide, engineSide := net.Pipe()
-		go func() { // a scripted engine
-			for {
-				msg, err := readMessage(engineSide)
-				if err != nil {
-					return
-				}
-				arrived <- requestID(msg)
-				<-answer
-				if _, err := engineSide.Write(okReply(requestID(msg))); err != nil {
-					return
-				}
-			}
-		}()
-		return relaySide, nil
-	})
-	t.Cleanup(func() { close(answer); _ = r.Close() })
+	r, arrived, answer := scriptedRelay(t)
 	ctx := context.Background()
 
 	a, err := r.DialContext(ctx, "", "")
@@ -377,26 +358,7 @@ func TestAbandonedWriteKeepsItsLockUntilItsReply(t *testing.T) {
 // one waits for it, and it has not happened), so a client hanging up on
 // writes to one document in a loop does not queue them all for the engine.
 func TestWriteQueuedByAGoneClientIsDropped(t *testing.T) {
-	arrived := make(chan int32, 4)
-	answer := make(chan struct{})
-	r := New(func(context.Context) (net.Conn, error) {
-		relaySide, engineSide := net.Pipe()
-		go func() {
-			for {
-				msg, err := readMessage(engineSide)
-				if err != nil {
-					return
-				}
-				arrived <- requestID(msg)
-				<-answer
-				if _, err := engineSide.Write(okReply(requestID(msg))); err != nil {
-					return
-				}
-			}
-		}()
-		return relaySide, nil
-	})
-	t.Cleanup(func() { close(answer); _ = r.Close() })
+	r, arrived, answer := scriptedRelay(t)
 	ctx := context.Background()
 	dial := func() net.Conn {
 		c, err := r.DialContext(ctx, "", "")
@@ -440,6 +402,32 @@ func TestWriteQueuedByAGoneClientIsDropped(t *testing.T) {
 	if reply, err := readMessage(b); err != nil || responseTo(reply) != 2 {
 		t.Fatalf("the second write's reply: %v, %v", reply, err)
 	}
+}
+
+// scriptedRelay returns a relay to a scripted engine, which reports the id
+// of each request it receives on arrived and answers it {ok: 1} once told
+// on answer.
+func scriptedRelay(t *testing.T) (r *Relay, arrived <-chan int32, answer chan<- struct{}) {
+	ids, next := make(chan int32, 4), make(chan struct{})
+	r = New(func(context.Context) (net.Conn, error) {
+		relaySide, engineSide := net.Pipe()
+		go func() {
+			for {
+				msg, err := readMessage(engineSide)
+				if err != nil {
+					return
+				}
+				ids <- requestID(msg)
+				<-next
+				if _, err := engineSide.Write(okReply(requestID(msg))); err != nil {
+					return
+				}
+			}
+		}()
+		return relaySide, nil
+	})
+	t.Cleanup(func() { close(next); _ = r.Close() })
+	return r, ids, next
 }
 
 // updateByID is an update command with request id id of the document
